@@ -1,0 +1,118 @@
+"""EM and F1 per model and source domain, on the questions every model answered."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator.metrics import as_percent
+from aggregator.scored import ScoredTurn, load_scored_turns
+from schema.db import session_scope, upsert
+from schema.models import Result, Run, RunState, utcnow
+
+logger = logging.getLogger(__name__)
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class DomainScore:
+    label: str
+    domain: str
+    questions: int
+    answered: int
+    failed: int
+    scored: int  # answered by every model: the only questions the scores are computed on
+    em: float | None  # 0-100
+    f1: float | None
+
+
+def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
+    """Failures are counted, never scored as wrong (DESIGN.md point 6)."""
+    labels = list(dict.fromkeys(t.label for t in turns))
+    answered_by: dict[tuple[int, int], int] = defaultdict(int)
+    for t in turns:
+        if t.answer is not None:
+            answered_by[(t.story_id, t.turn)] += 1
+    common = {key for key, count in answered_by.items() if count == len(labels)}
+    groups: dict[tuple[str, str], list[ScoredTurn]] = defaultdict(list)
+    for t in turns:
+        groups[(t.label, t.source)].append(t)
+        groups[(t.label, OVERALL)].append(t)
+    domains = sorted({t.source for t in turns})
+    scores = []
+    for label in labels:
+        for domain in [*domains, OVERALL]:
+            group = groups.get((label, domain), [])
+            in_common = [t for t in group if (t.story_id, t.turn) in common]
+            answered = sum(t.answer is not None for t in group)
+            failed = sum(t.answer is None and t.error is not None for t in group)
+            scores.append(
+                DomainScore(
+                    label=label,
+                    domain=domain,
+                    questions=len(group),
+                    answered=answered,
+                    failed=failed,
+                    scored=len(in_common),
+                    em=_mean_percent([t.em or 0.0 for t in in_common]),
+                    f1=_mean_percent([t.f1 or 0.0 for t in in_common]),
+                )
+            )
+    return scores
+
+
+def _mean_percent(values: Sequence[float]) -> float | None:
+    return as_percent(sum(values) / len(values)) if values else None
+
+
+def aggregate_run(sessions: sessionmaker[Session], run_id: int) -> bool:
+    """Write the results once: only a run in `aggregating` state is aggregated."""
+    with session_scope(sessions) as session:
+        # The state change comes first: it takes the row's write lock, so a second delivery
+        # of this task waits, then finds the run done and changes nothing.
+        claimed = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == RunState.AGGREGATING.value)
+            .values(
+                state=RunState.DONE.value,
+                aggregations=Run.aggregations + 1,
+                finished_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            logger.info("run %s: not awaiting aggregation, skipped", run_id)
+            return False
+        scores = compute_scores(load_scored_turns(session, run_id))
+        write_results(session, run_id, scores)
+    logger.info("run %s: aggregated %s results", run_id, len(scores))
+    return True
+
+
+def write_results(session: Session, run_id: int, scores: Sequence[DomainScore]) -> None:
+    rows = [
+        {
+            "run_id": run_id,
+            "model_label": s.label,
+            "domain": s.domain,
+            "questions": s.questions,
+            "answered": s.answered,
+            "failed": s.failed,
+            "scored": s.scored,
+            "em": s.em,
+            "f1": s.f1,
+        }
+        for s in scores
+    ]
+    upsert(
+        session,
+        Result.__table__,
+        rows,
+        ("run_id", "model_label", "domain"),
+        ("questions", "answered", "failed", "scored", "em", "f1"),
+    )

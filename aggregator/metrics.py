@@ -1,0 +1,116 @@
+"""CoQA/SQuAD answer scoring, as in the official CoQA ``evaluate-v1.0.py``.
+
+Scores are on the 0..1 scale; reports convert with :func:`as_percent` (the official
+script prints ×100).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "TurnScore",
+    "as_percent",
+    "exact_match",
+    "f1_score",
+    "human_score_turn",
+    "normalize_answer",
+    "score_turn",
+]
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+@dataclass(frozen=True)
+class TurnScore:
+    """Exact match and F1 of one turn, each in 0..1."""
+
+    em: float
+    f1: float
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation, drop articles a/an/the, collapse white space."""
+    lowered = text.lower()
+    no_punc = "".join(ch for ch in lowered if ch not in _PUNCTUATION)
+    no_articles = _ARTICLES.sub(" ", no_punc)
+    return " ".join(no_articles.split())
+
+
+def _tokens(text: str) -> list[str]:
+    return normalize_answer(text).split()
+
+
+def exact_match(reference: str, prediction: str) -> float:
+    """1.0 if both normalize to the same string, else 0.0."""
+    return float(normalize_answer(reference) == normalize_answer(prediction))
+
+
+def f1_score(reference: str, prediction: str) -> float:
+    """Token-multiset F1; if either side has no tokens, 1.0 only when both are empty."""
+    ref_tokens = _tokens(reference)
+    pred_tokens = _tokens(prediction)
+    if not ref_tokens or not pred_tokens:
+        return float(ref_tokens == pred_tokens)
+    num_same = sum((Counter(ref_tokens) & Counter(pred_tokens)).values())
+    if num_same == 0:
+        return 0.0
+    precision = num_same / len(pred_tokens)
+    recall = num_same / len(ref_tokens)
+    return (2 * precision * recall) / (precision + recall)
+
+
+def _max_score(references: Sequence[str], prediction: str) -> TurnScore:
+    return TurnScore(
+        em=max(exact_match(ref, prediction) for ref in references),
+        f1=max(f1_score(ref, prediction) for ref in references),
+    )
+
+
+def score_turn(references: Sequence[str], prediction: str) -> TurnScore:
+    """Score a prediction against a turn's references (official ``_compute_turn_score``).
+
+    With several references, each is left out in turn, the max over the others is
+    taken and the maxima are averaged; with one, it is a plain comparison.
+    """
+    if not references:
+        raise ValueError("score_turn needs at least one reference answer")
+    if len(references) == 1:
+        return _max_score(references, prediction)
+    em_sum = 0.0
+    f1_sum = 0.0
+    for i in range(len(references)):
+        others = [*references[:i], *references[i + 1 :]]
+        best = _max_score(others, prediction)
+        em_sum += best.em
+        f1_sum += best.f1
+    return TurnScore(em=em_sum / len(references), f1=f1_sum / len(references))
+
+
+def human_score_turn(references: Sequence[str]) -> TurnScore:
+    """Human performance on a turn (official ``get_raw_scores_human``).
+
+    Each reference in turn is the prediction, scored by its max over the other
+    references; the results are averaged over the references.
+    """
+    if len(references) < 2:
+        raise ValueError(
+            f"human_score_turn needs at least two reference answers, got {len(references)}"
+        )
+    em_sum = 0.0
+    f1_sum = 0.0
+    for i, prediction in enumerate(references):
+        best = _max_score([*references[:i], *references[i + 1 :]], prediction)
+        em_sum += best.em
+        f1_sum += best.f1
+    return TurnScore(em=em_sum / len(references), f1=f1_sum / len(references))
+
+
+def as_percent(value: float) -> float:
+    """Convert a 0..1 score to the official ×100 scale (no rounding)."""
+    return value * 100

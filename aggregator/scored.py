@@ -1,0 +1,84 @@
+"""Every (model, question) of a run with its stored answer and its score, read from SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aggregator.metrics import score_turn
+from schema.models import Answer, Item, ItemState, Question, Run, Story
+from schema.payloads import RunConfig
+
+
+@dataclass(frozen=True)
+class ScoredTurn:
+    label: str
+    model: str
+    story_key: str
+    story_id: int
+    source: str
+    turn: int
+    question: str
+    references: tuple[str, ...]
+    answer: str | None  # None: not answered (failed, or not yet)
+    error: str | None  # why it failed for good; None while it may still be answered
+    em: float | None  # 0..1; None when there is no answer to score
+    f1: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: float | None
+
+
+def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
+    """One entry per model and question of the run, in story and turn order."""
+    run = session.get_one(Run, run_id)
+    config = RunConfig.model_validate(run.config)
+    rows = session.execute(
+        select(Story, Question)
+        .join(Question, Question.story_id == Story.id)
+        .where(Story.run_id == run_id)
+        .order_by(Story.position, Question.turn)
+    ).all()
+    answers = {
+        (a.model_label, a.story_id, a.turn): a
+        for a in session.scalars(select(Answer).where(Answer.run_id == run_id))
+    }
+    # Only a failed item's error marks its unanswered turns failed: a pending item keeps the
+    # reason of its last retry, but its turns are still to come.
+    item_errors = {
+        (label, story_id): error
+        for label, story_id, error in session.execute(
+            select(Item.model_label, Item.story_id, Item.last_error).where(
+                Item.run_id == run_id, Item.state == ItemState.FAILED.value
+            )
+        )
+    }
+    scored: list[ScoredTurn] = []
+    for label, model in config.models.items():
+        for story, question in rows:
+            answer = answers.get((label, story.id, question.turn))
+            text = answer.text if answer is not None else None
+            score = score_turn(question.references, text) if text is not None else None
+            error = answer.error if answer is not None else item_errors.get((label, story.id))
+            scored.append(
+                ScoredTurn(
+                    label=label,
+                    model=model,
+                    story_key=story.key,
+                    story_id=story.id,
+                    source=story.source,
+                    turn=question.turn,
+                    question=question.text,
+                    references=tuple(question.references),
+                    answer=text,
+                    error=None if text is not None else error,
+                    em=score.em if score else None,
+                    f1=score.f1 if score else None,
+                    prompt_tokens=answer.prompt_tokens if answer is not None else None,
+                    completion_tokens=answer.completion_tokens if answer is not None else None,
+                    latency_ms=answer.latency_ms if answer is not None else None,
+                )
+            )
+    return scored

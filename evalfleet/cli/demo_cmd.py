@@ -1,0 +1,60 @@
+"""`evalfleet demo`: base vs fine-tuned on the simulator, everything embedded, then the report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from evalfleet.cli.options import load_settings, stdout
+from evalfleet.cli.run_cmd import finish
+from evalfleet.runner import LocalCluster, execute_run
+from producer.loaders.registry import load_dataset_spec
+from schema.payloads import HistoryMode, RunConfig
+
+# The real CoQA sample the project is developed with; elsewhere the hub set is used.
+SHARED_SAMPLE = (
+    Path(__file__).resolve().parents[2].parent / "shared/data/coqa/coqa-validation-first20.jsonl"
+)  # noqa: E501
+
+
+@click.command()
+@click.option(
+    "--dataset",
+    default=None,
+    help="Default: ../shared/data's 20-story CoQA sample if present, else 'coqa'.",
+)
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option(
+    "--latency-ms", type=float, default=50.0, show_default=True, help="Simulated API latency."
+)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--concurrency", type=int, default=8, show_default=True)
+def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
+         concurrency: int) -> None:  # fmt: skip
+    """Run a base-vs-fine-tuned eval on the local simulator and print the report."""
+    from simulator.server import SimServer
+
+    from simulator.config import SimConfig
+
+    dataset = dataset or (str(SHARED_SAMPLE) if SHARED_SAMPLE.exists() else "coqa")
+    data = load_dataset_spec(dataset, split="validation", limit=limit)
+    with SimServer(
+        SimConfig(latency_ms_mean=latency_ms, latency_distribution="exponential")
+    ) as sim:
+        os.environ["TOGETHER_BASE_URL"] = sim.base_url
+        settings = load_settings()
+        config = RunConfig(
+            models={"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"},
+            history=HistoryMode.GOLD,
+            base_url=sim.base_url,
+        )
+        stdout.print(
+            f"demo: {dataset} ({len(data.stories)} stories) on the simulator at {sim.base_url}, "
+            f"database {settings.effective_database_url}"
+        )
+        outcome = execute_run(
+            settings, data, config, True, stdout, LocalCluster(workers, concurrency)
+        )
+    finish(settings, outcome.run_id, outcome.state, as_json=False)

@@ -1,0 +1,59 @@
+"""`evalfleet export RUN_ID`: every answer as JSON Lines, with its score."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator.scored import ScoredTurn, load_scored_turns
+from evalfleet.cli.options import load_settings
+from evalfleet.services import open_database
+from schema.errors import RunNotFoundError
+from schema.models import Run
+
+
+def export_record(turn: ScoredTurn) -> dict[str, Any]:
+    return {
+        "story": turn.story_key,
+        "source": turn.source,
+        "turn": turn.turn,
+        "model": turn.model,
+        "label": turn.label,
+        "question": turn.question,
+        "answer": turn.answer,
+        "references": list(turn.references),
+        "em": turn.em,
+        "f1": turn.f1,
+        "prompt_tokens": turn.prompt_tokens,
+        "completion_tokens": turn.completion_tokens,
+        "latency_ms": turn.latency_ms,
+        "error": turn.error,
+    }
+
+
+@click.command()
+@click.argument("run_id", type=int)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def export(run_id: int, out: Path | None) -> None:
+    """One JSON object per (model, question): answer, references, EM/F1 (0-1), tokens, error."""
+    sessions = open_database(load_settings())
+    with sessions() as session:
+        if session.get(Run, run_id) is None:
+            raise RunNotFoundError(f"no run with id {run_id}")
+        turns = load_scored_turns(session, run_id)
+    handle = out.open("w", encoding="utf-8") if out else sys.stdout
+    try:
+        for turn in turns:
+            handle.write(json.dumps(export_record(turn), ensure_ascii=False) + "\n")
+    finally:
+        if out:
+            handle.close()

@@ -1,0 +1,23 @@
+"""Options and output helpers shared by several commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from schema.settings import Settings
+
+# Progress and tables go to stderr when stdout carries JSON, so pipes stay parseable.
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def load_settings() -> Settings:
+    return Settings()

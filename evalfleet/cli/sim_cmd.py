@@ -1,0 +1,61 @@
+"""`evalfleet sim`: the local Together-compatible simulator, for trials without a key."""
+
+from __future__ import annotations
+
+import click
+
+from evalfleet.cli.options import stderr
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--latency-ms",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Mean simulated latency per request.",
+)
+@click.option(
+    "--latency-distribution",
+    type=click.Choice(["fixed", "exponential", "lognormal"]),
+    default="fixed",
+    show_default=True,
+)
+@click.option("--rpm", type=int, default=None, help="Requests per minute allowed per model.")
+@click.option("--fault-429", type=float, default=0.0, help="Share of requests answered 429.")
+@click.option("--fault-503", type=float, default=0.0)
+@click.option("--fault-500", type=float, default=0.0)
+@click.option("--fault-timeout", type=float, default=0.0, help="Share answered after --timeout-s.")
+@click.option("--timeout-s", type=float, default=30.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds faults and latency.")
+@click.option("--api-key", default=None, help="Require this bearer key (401 otherwise).")
+def sim(
+    host: str, port: int, latency_ms: float, latency_distribution: str, rpm: int | None,
+    fault_429: float, fault_503: float, fault_500: float, fault_timeout: float,
+    timeout_s: float, seed: int, api_key: str | None,
+) -> None:  # fmt: skip
+    """Serve POST /v1/chat/completions and GET /v1/models like the Together API."""
+    from simulator.server import SimServer
+
+    from simulator.config import SimConfig
+
+    try:
+        config = SimConfig(
+            host=host, port=port, latency_ms_mean=latency_ms,
+            latency_distribution=latency_distribution,  # type: ignore[arg-type]
+            rpm_per_model=rpm, fault_429=fault_429, fault_503=fault_503, fault_500=fault_500,
+            fault_timeout=fault_timeout, timeout_s=timeout_s, seed=seed, required_api_key=api_key,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    server = SimServer(config)
+    stderr.print(
+        f"simulator on {server.base_url} (set TOGETHER_BASE_URL to this); "
+        f"models: {', '.join(config.models)}"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()

@@ -1,0 +1,49 @@
+"""`evalfleet worker`: a Celery worker with evalfleet's settings."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from evalfleet.cli.options import load_settings
+from schema.errors import ConfigurationError
+
+
+@click.command()
+@click.option("--concurrency", default=8, show_default=True, help="Tasks run at once.")
+@click.option(
+    "--pool",
+    type=click.Choice(["threads", "prefork", "solo"]),
+    default="threads",
+    show_default=True,
+    help="threads suits API-bound work; prefork enforces task_time_limit.",
+)
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--hostname", default=None, help="Worker name, e.g. w1@%h.")
+def worker(concurrency: int, pool: str, loglevel: str, hostname: str | None) -> None:
+    """Consume tasks from EVALFLEET_BROKER_URL and write answers to the database."""
+    settings = load_settings()
+    if not settings.broker_url:
+        raise ConfigurationError(
+            "EVALFLEET_BROKER_URL is not set: a worker needs the broker the producer uses "
+            "(e.g. redis://:password@host:6379/0)"
+        )
+    if concurrency < 1:
+        raise ConfigurationError(f"--concurrency must be at least 1, got {concurrency}")
+    # The resources module sizes its DB and HTTP pools from this.
+    os.environ["EVALFLEET_WORKER_CONCURRENCY"] = str(concurrency)
+    from workers.app import app
+
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--loglevel={loglevel}",
+        f"--queues={settings.queue}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    app.worker_main(argv)

@@ -1,0 +1,84 @@
+"""Create a run, enqueue it, and (when asked, or on the embedded default) wait for its end."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from celery import Celery
+from rich.console import Console
+
+from evalfleet.embedded import EmbeddedRedis, LocalWorkers
+from evalfleet.services import open_broker, open_database
+from evalfleet.waiting import wait_for_run
+from producer.create_run import create_run
+from producer.dataset import Dataset
+from producer.enqueue import enqueue_pending
+from schema.payloads import RunConfig
+from schema.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """How many local workers the embedded default starts, and their threads."""
+
+    workers: int = 2
+    concurrency: int = 8
+    log_dir: Path = Path(".evalfleet/logs")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    state: str | None  # None when not waited for
+
+
+@contextlib.contextmanager
+def broker_for(
+    settings: Settings, local: LocalCluster
+) -> Iterator[tuple[Celery, LocalWorkers | None]]:
+    """The configured broker; without one, an embedded Redis with local workers on it."""
+    if settings.broker_url:
+        yield open_broker(settings, settings.broker_url), None
+        return
+    with EmbeddedRedis() as redis:
+        env = {
+            "EVALFLEET_BROKER_URL": redis.url,
+            "EVALFLEET_DATABASE_URL": settings.effective_database_url,
+            "EVALFLEET_QUEUE": settings.queue,
+        }
+        if settings.together_base_url:
+            env["TOGETHER_BASE_URL"] = settings.together_base_url
+        with LocalWorkers(local.workers, local.concurrency, env, local.log_dir) as workers:
+            yield open_broker(settings, redis.url), workers
+
+
+def execute_run(
+    settings: Settings,
+    dataset: Dataset,
+    config: RunConfig,
+    wait: bool,
+    console: Console,
+    local: LocalCluster,
+) -> RunOutcome:
+    # Everything that can be refused is checked before the first row is written.
+    settings.api_key_for(config.base_url)
+    sessions = open_database(settings, migrate=True)
+    with broker_for(settings, local) as (celery, workers):
+        run_id = create_run(sessions, dataset, config)
+        enqueue_pending(celery, sessions, run_id)
+        console.print(
+            f"run {run_id}: {len(dataset.stories)} stories, {dataset.question_count} questions, "
+            f"{len(config.models)} models, {len(dataset.stories) * len(config.models)} tasks queued"
+        )
+        if not wait and workers is None:
+            return RunOutcome(run_id, None)
+        # The embedded default always waits: its broker and workers end with this command.
+        tick = workers.check_alive if workers is not None else (lambda: None)
+        state = wait_for_run(sessions, celery, run_id, console, on_tick=tick)
+        return RunOutcome(run_id, state)

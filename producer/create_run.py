@@ -1,0 +1,69 @@
+"""Write a run and all its rows in one transaction; only then may its messages be sent."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from producer.dataset import Dataset
+from schema.db import session_scope
+from schema.models import Item, Question, Run, Story
+from schema.payloads import RunConfig
+
+logger = logging.getLogger(__name__)
+
+
+def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunConfig) -> int:
+    """The run, its stories with every gold reference, and one pending item per (model, story)."""
+    with session_scope(sessions) as session:
+        run = Run(
+            config=config.model_dump(mode="json"),
+            dataset_name=dataset.name,
+            dataset_split=dataset.split,
+            dataset_fingerprint=dataset.fingerprint,
+        )
+        session.add(run)
+        session.flush()
+        session.execute(
+            insert(Story),
+            [
+                {
+                    "run_id": run.id,
+                    "key": story.key,
+                    "position": position,
+                    "source": story.source,
+                    "text": story.text,
+                }
+                for position, story in enumerate(dataset.stories)
+            ],
+        )
+        story_ids = dict(session.execute(select(Story.key, Story.id).where(Story.run_id == run.id)))
+        session.execute(
+            insert(Question),
+            [
+                {
+                    "story_id": story_ids[story.key],
+                    "turn": q.turn,
+                    "text": q.text,
+                    "references": list(q.references),
+                }
+                for story in dataset.stories
+                for q in story.questions
+            ],
+        )
+        session.execute(
+            insert(Item),
+            [
+                {"run_id": run.id, "model_label": label, "story_id": story_ids[story.key]}
+                for label in config.models
+                for story in dataset.stories
+            ],
+        )
+        run_id = run.id
+    logger.info(
+        "run %s: %s stories, %s questions, %s models",
+        run_id, len(dataset.stories), dataset.question_count, len(config.models),
+    )  # fmt: skip
+    return run_id

@@ -1,0 +1,106 @@
+"""Engines, sessions and dialect-aware upserts (INSERT ... ON CONFLICT) for SQLite and PG."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
+
+from schema.errors import ServiceUnavailableError
+from schema.models import Base
+
+
+def make_engine(url: str) -> Engine:
+    """An engine that survives server restarts (pre-ping) and SQLite's single-writer lock."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (status, report) work while workers write; FKs are off by default.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail early with a clear message when the database does not answer."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise ServiceUnavailableError(
+            f"cannot connect to the database {engine.url.render_as_string(hide_password=True)}: "
+            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+        ) from exc
+
+
+def upsert(
+    session: Session,
+    table: Any,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    update_columns: Sequence[str] = (),
+) -> None:
+    """Insert rows; on a unique-key conflict update `update_columns`, or do nothing."""
+    if not rows:
+        return
+    statement: Insert
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).values(list(rows))
+        statement = (
+            pg.on_conflict_do_update(
+                index_elements=list(conflict_columns),
+                set_={c: pg.excluded[c] for c in update_columns},
+            )
+            if update_columns
+            else pg.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        )
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table).values(list(rows))
+        statement = (
+            lite.on_conflict_do_update(
+                index_elements=list(conflict_columns),
+                set_={c: lite.excluded[c] for c in update_columns},
+            )
+            if update_columns
+            else lite.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        )
+    else:  # pragma: no cover - only the two dialects above are supported
+        raise ServiceUnavailableError(f"unsupported database dialect {dialect!r}")
+    session.execute(statement)
+
+
+def create_all_for_tests(engine: Engine) -> None:
+    """Unit tests only: the real path is `evalfleet db upgrade` (Alembic)."""
+    Base.metadata.create_all(engine)

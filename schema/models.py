@@ -1,0 +1,142 @@
+"""The SQL schema: the database is the source of truth for runs, items and answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class RunState(StrEnum):
+    RUNNING = "running"  # items are being answered
+    AGGREGATING = "aggregating"  # every item ended; the aggregator has been claimed
+    DONE = "done"  # results are written
+    FAILED = "failed"  # stopped early (configuration error such as a bad API key)
+
+
+class ItemState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+OPEN_ITEM_STATES = (ItemState.PENDING.value, ItemState.RUNNING.value)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default=RunState.RUNNING.value)
+    # Models keyed by label, history mode, generation parameters, base URL: never the API key.
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dataset_name: Mapped[str] = mapped_column(Text)
+    dataset_split: Mapped[str] = mapped_column(String(64))
+    dataset_fingerprint: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    aggregations: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class Story(Base):
+    __tablename__ = "stories"
+    __table_args__ = (UniqueConstraint("run_id", "key", name="uq_story_run_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Question(Base):
+    __tablename__ = "questions"
+    __table_args__ = (UniqueConstraint("story_id", "turn", name="uq_question_story_turn"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    turn: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    references: Mapped[list[str]] = mapped_column(JSON)
+
+
+class Item(Base):
+    """One unit of work: one model over one story."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("run_id", "model_label", "story_id", name="uq_item_run_model_story"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    model_label: Mapped[str] = mapped_column(String(64))
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default=ItemState.PENDING.value, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class Answer(Base):
+    """One model's answer to one turn; `error` is set (and `text` null) when the turn failed."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint(
+            "run_id", "model_label", "story_id", "turn", name="uq_answer_run_model_story_turn"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    model_label: Mapped[str] = mapped_column(String(64))
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    turn: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    finish_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Result(Base):
+    """Scores of one model on one domain ("overall" for all), on the official 0-100 scale."""
+
+    __tablename__ = "results"
+    __table_args__ = (
+        UniqueConstraint("run_id", "model_label", "domain", name="uq_result_run_model_domain"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    model_label: Mapped[str] = mapped_column(String(64))
+    domain: Mapped[str] = mapped_column(Text)
+    questions: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[int] = mapped_column(Integer)  # answered by every model of the run
+    em: Mapped[float | None] = mapped_column(Float, default=None)
+    f1: Mapped[float | None] = mapped_column(Float, default=None)

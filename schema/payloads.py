@@ -1,0 +1,31 @@
+"""What crosses a process boundary: task names, the run configuration, the history modes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+# Producer and workers share only these names: the producer sends by name, never imports workers.
+ANSWER_ITEM_TASK = "evalfleet.answer_item"  # args: [item_id]
+AGGREGATE_RUN_TASK = "evalfleet.aggregate_run"  # args: [run_id]
+
+
+class HistoryMode(StrEnum):
+    """What earlier turns of the conversation carry when a question is asked."""
+
+    GOLD = "gold"  # earlier questions with their gold answers: the official CoQA protocol
+    MODEL = "model"  # earlier questions with the model's own answers: turns run in order
+    QUESTIONS = "questions"  # earlier questions only (the Together docs' notebook)
+    NONE = "none"  # the current question alone
+
+
+class RunConfig(BaseModel):
+    """A run's full configuration as stored in `runs.config`. Never holds the API key."""
+
+    models: dict[str, str] = Field(description="model name by label; the first is the reference")
+    history: HistoryMode = HistoryMode.GOLD
+    temperature: float = 0.0
+    max_tokens: int = 128
+    seed: int | None = None
+    base_url: str | None = None  # None: the Together API

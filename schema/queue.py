@@ -1,0 +1,33 @@
+"""The Celery app both sides use: the producer to send by task name, workers to run tasks."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from schema.settings import Settings
+
+
+def make_celery(settings: Settings, broker_url: str) -> Celery:
+    """Celery configured as DESIGN.md point 4: late acks, no prefetch, results in SQL only."""
+    app = Celery("evalfleet", broker=broker_url, set_as_current=False)
+    transport = {"visibility_timeout": settings.visibility_timeout_s}
+    app.conf.update(
+        task_default_queue=settings.queue,
+        task_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # A hard limit well under the visibility timeout, so a message is never redelivered
+        # while its first delivery may still be running (enforced by the prefork pool).
+        task_time_limit=settings.task_time_limit_s,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        task_ignore_result=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=True,  # Flower shows tasks live
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+    )
+    return app

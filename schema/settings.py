@@ -1,0 +1,78 @@
+"""Typed settings: explicit argument, then environment variable (or `.env`), then a default."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schema.errors import ConfigurationError
+
+DEFAULT_SQLITE_FILE = "evalfleet.db"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "simulator"}
+
+
+class Settings(BaseSettings):
+    """Everything a producer or worker needs to reach the database, the broker and the API."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, alias="EVALFLEET_DATABASE_URL")
+    broker_url: str | None = Field(default=None, alias="EVALFLEET_BROKER_URL")
+    queue: str = Field(default="evalfleet", alias="EVALFLEET_QUEUE")
+    together_api_key: SecretStr | None = Field(default=None, alias="TOGETHER_API_KEY")
+    together_base_url: str | None = Field(default=None, alias="TOGETHER_BASE_URL")
+    # Requests the SDK retries itself (408/409/429/5xx, honouring retry-after) before the task
+    # sees the error; the task then retries the whole item up to `task_max_retries` times.
+    api_max_retries: int = Field(default=2, alias="EVALFLEET_API_MAX_RETRIES")
+    api_timeout_s: float = Field(default=60.0, alias="EVALFLEET_API_TIMEOUT_S")
+    task_max_retries: int = Field(default=5, alias="EVALFLEET_TASK_MAX_RETRIES")
+    # Deliveries of one item (counted in SQL) before it is failed as a poison message.
+    max_attempts: int = Field(default=8, alias="EVALFLEET_MAX_ATTEMPTS")
+    task_time_limit_s: int = Field(default=600, alias="EVALFLEET_TASK_TIME_LIMIT_S")
+    visibility_timeout_s: int = Field(default=900, alias="EVALFLEET_VISIBILITY_TIMEOUT_S")
+    worker_concurrency: int = Field(default=8, alias="EVALFLEET_WORKER_CONCURRENCY")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded default: a SQLite file in the working directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+    def api_key_for(self, base_url: str | None) -> str:
+        """The API key, or a placeholder for a local server; a missing key elsewhere is an error."""
+        if self.together_api_key is not None and self.together_api_key.get_secret_value():
+            return self.together_api_key.get_secret_value()
+        if base_url and is_local_url(base_url):
+            return "local-no-key"
+        raise ConfigurationError(
+            "TOGETHER_API_KEY is not set: set it in the environment or in .env "
+            "(only a local TOGETHER_BASE_URL such as http://127.0.0.1:8000 works without a key)"
+        )
+
+
+def is_local_url(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in LOCAL_HOSTS
+
+
+def validate_base_url(base_url: str) -> str:
+    """The together 3.x SDK appends /v1/chat/completions itself: refuse a URL ending in /v1."""
+    cleaned = base_url.rstrip("/")
+    parts = urlsplit(cleaned)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"TOGETHER_BASE_URL {base_url!r} is not an http(s) URL")
+    if cleaned.endswith("/v1"):
+        raise ConfigurationError(
+            f"TOGETHER_BASE_URL {base_url!r} ends with /v1: give the host only "
+            f"({cleaned[: -len('/v1')]}); the client appends /v1/chat/completions"
+        )
+    return cleaned
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,145 @@
+"""The whole pipeline on real services: `evalfleet worker` processes, Redis, PostgreSQL or
+SQLite, real HTTP to the simulator, over the 20-story CoQA sample (297 questions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from aggregator.metrics import score_turn
+from evalfleet.embedded import LocalWorkers
+from schema.models import Answer, Question, Result, Run, Story
+from simulator.config import SimConfig
+from simulator.server import SimServer
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = "coqa/coqa-validation-first20.jsonl"
+QUESTIONS = 297
+MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+
+
+def evalfleet(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> Any:
+    """Run the CLI as a user would; returns the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "evalfleet.cli.main", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))}
+    env.update(overrides)
+    return env
+
+
+def run_args(dataset: Path) -> list[str]:
+    return [
+        "run", "--dataset", str(dataset), "--base", MODELS["base"],
+        "--finetuned", MODELS["finetuned"], "--wait", "--json",
+    ]  # fmt: skip
+
+
+def assert_complete_and_consistent(database_url: str, summary: dict[str, Any]) -> None:
+    """What a user checks: every question answered once per model; the stored scores are a
+    recomputation of the stored answers; the aggregator ran once."""
+    assert summary["state"] == "done", summary
+    for label, model in MODELS.items():
+        reported = summary["models"][label]
+        assert reported["model"] == model
+        assert (reported["questions"], reported["answered"], reported["failed"]) == (
+            QUESTIONS,
+            QUESTIONS,
+            0,
+        )  # noqa: E501
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        run = session.get_one(Run, summary["run_id"])
+        assert run.aggregations == 1
+        for label in MODELS:
+            keys = session.execute(
+                select(Answer.story_id, Answer.turn).where(
+                    Answer.run_id == run.id, Answer.model_label == label
+                )
+            ).all()
+            assert len(keys) == QUESTIONS and len(set(keys)) == QUESTIONS
+            rows = session.execute(
+                select(Answer.text, Question.references)
+                .join(Story, Story.id == Answer.story_id)
+                .join(Question, (Question.story_id == Story.id) & (Question.turn == Answer.turn))
+                .where(Answer.run_id == run.id, Answer.model_label == label)
+            ).all()
+            assert all(text for text, _ in rows)
+            scores = [score_turn(references, text) for text, references in rows]
+            stored = session.scalars(
+                select(Result).where(
+                    Result.run_id == run.id, Result.model_label == label, Result.domain == "overall"
+                )
+            ).one()
+            assert stored.em == pytest.approx(100 * sum(s.em for s in scores) / len(scores))
+            assert stored.f1 == pytest.approx(100 * sum(s.f1 for s in scores) / len(scores))
+            assert summary["models"][label]["f1"] == pytest.approx(stored.f1)
+        domains = session.scalar(
+            select(func.count(func.distinct(Result.domain))).where(Result.run_id == run.id)
+        )
+        assert domains == 1 + len({s.source for s in session.scalars(select(Story))})
+    engine.dispose()
+
+
+def test_two_workers_on_postgres_and_redis_answer_every_question_exactly_once(
+    shared_file: Callable[[str], Path],
+    postgres_url: str,
+    redis_url: str,
+    queue_name: str,
+    tmp_path: Path,
+) -> None:
+    # Given the machine's PostgreSQL and Redis, the simulator, and two `evalfleet worker`s
+    dataset = shared_file(SAMPLE)
+    with SimServer(SimConfig(latency_ms_mean=5)) as sim:
+        env = clean_env(
+            EVALFLEET_DATABASE_URL=postgres_url,
+            EVALFLEET_BROKER_URL=redis_url,
+            EVALFLEET_QUEUE=queue_name,
+            TOGETHER_BASE_URL=sim.base_url,
+        )
+        upgraded = evalfleet(["db", "upgrade"], env, tmp_path)
+        assert upgraded.returncode == 0, upgraded.stderr
+        with LocalWorkers(2, 4, env, tmp_path / "logs"):
+            # When a user runs both models over the 20 stories and waits
+            result = evalfleet(run_args(dataset), env, tmp_path)
+        requests = sim.stats()["requests"]
+    # Then the run is done, with every answer stored once and paid once
+    assert result.returncode == 0, result.stderr + _logs(tmp_path)
+    assert_complete_and_consistent(postgres_url, json.loads(result.stdout))
+    assert requests == 2 * QUESTIONS
+
+
+def test_embedded_default_runs_on_sqlite_with_its_own_redis_and_workers(
+    shared_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    # Given no database or broker configured: only the simulator's URL
+    dataset = shared_file(SAMPLE)
+    with SimServer(SimConfig(latency_ms_mean=5)) as sim:
+        env = clean_env(TOGETHER_BASE_URL=sim.base_url)
+        # When the user runs the eval (the CLI starts Redis and two workers itself)
+        result = evalfleet(run_args(dataset), env, tmp_path)
+        requests = sim.stats()["requests"]
+    # Then a SQLite file in the working directory holds the complete, consistent run
+    assert result.returncode == 0, result.stderr + _logs(tmp_path / ".evalfleet")
+    database = tmp_path / "evalfleet.db"
+    assert database.is_file()
+    assert_complete_and_consistent(f"sqlite:///{database}", json.loads(result.stdout))
+    assert requests == 2 * QUESTIONS
+
+
+def _logs(folder: Path) -> str:
+    return "\n".join(p.read_text(errors="replace")[-3000:] for p in folder.rglob("*.log"))

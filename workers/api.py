@@ -1,0 +1,67 @@
+"""The chat-completions call through the official `together` client."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+import together
+
+from schema.settings import Settings
+from workers.errors import EmptyAnswerError
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: float
+
+
+def make_client(settings: Settings, base_url: str | None, connections: int) -> together.Together:
+    """One client per process and base URL, its connection pool sized to the concurrency."""
+    return together.Together(
+        api_key=settings.api_key_for(base_url),
+        base_url=base_url,
+        max_retries=settings.api_max_retries,
+        timeout=settings.api_timeout_s,
+        http_client=together.DefaultHttpxClient(
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            timeout=settings.api_timeout_s,
+        ),
+    )
+
+
+def complete(
+    client: together.Together,
+    model: str,
+    messages: list[dict[str, str]],
+    temperature: float,
+    max_tokens: int,
+    seed: int | None,
+) -> Completion:
+    """Ask once (the SDK retries 408/409/429/5xx itself); an empty answer is an error."""
+    started = time.perf_counter()
+    response = client.chat.completions.create(
+        model=model,
+        messages=messages,  # type: ignore[arg-type]
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed if seed is not None else together.omit,
+    )
+    latency_ms = (time.perf_counter() - started) * 1000
+    choice = response.choices[0] if response.choices else None
+    text = choice.message.content if choice and choice.message else None
+    if not isinstance(text, str) or not text.strip():
+        raise EmptyAnswerError(f"model {model} returned an empty answer")
+    usage = response.usage
+    return Completion(
+        text=text.strip(),
+        finish_reason=choice.finish_reason if choice else None,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        latency_ms=latency_ms,
+    )

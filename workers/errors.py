@@ -1,0 +1,49 @@
+"""API failures classified once, as values (DESIGN.md point 5): who retries what."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import httpx
+import together
+
+
+class EmptyAnswerError(Exception):
+    """The API answered 200 with no content; retried like a transient failure."""
+
+
+class Decision(StrEnum):
+    RATE_LIMITED = "rate_limited"  # 429: back off, retry later
+    TRANSIENT = "transient"  # 5xx, timeout, connection, malformed body: retry later
+    STOP_RUN = "stop_run"  # 401/403: configuration error, nothing will work
+    FAIL_MODEL = "fail_model"  # 404: unknown model, every item of that model fails
+    FAIL_TURN = "fail_turn"  # 400/422: this request is bad (e.g. story over the context)
+
+
+def classify(exc: BaseException) -> Decision:
+    if isinstance(exc, together.RateLimitError):
+        return Decision.RATE_LIMITED
+    if isinstance(exc, together.AuthenticationError | together.PermissionDeniedError):
+        return Decision.STOP_RUN
+    if isinstance(exc, together.NotFoundError):
+        return Decision.FAIL_MODEL
+    if isinstance(exc, together.BadRequestError | together.UnprocessableEntityError):
+        return Decision.FAIL_TURN
+    if isinstance(exc, together.APIStatusError):
+        return (
+            Decision.TRANSIENT
+            if exc.status_code >= 500 or exc.status_code in (408, 409)
+            else (Decision.FAIL_TURN)
+        )
+    # Connection errors, timeouts, a body that is not valid JSON, an empty answer.
+    if isinstance(exc, together.APIError | httpx.HTTPError | ValueError | EmptyAnswerError):
+        return Decision.TRANSIENT
+    return Decision.TRANSIENT
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description safe to store and show: status and message, never headers."""
+    status = getattr(exc, "status_code", None)
+    message = " ".join(str(exc).split())[:300]
+    prefix = f"{type(exc).__name__} ({status})" if status else type(exc).__name__
+    return f"{prefix}: {message}" if message else prefix

@@ -1,0 +1,72 @@
+"""The two tasks: answer one item, aggregate one run."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from aggregator.aggregate import aggregate_run
+from schema.models import ItemState
+from schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
+from workers.answering import RetryLater, answer_turns, finish_item, record_retry, start_delivery
+from workers.app import app
+from workers.completion import claim_aggregation
+from workers.errors import Decision
+from workers.resources import Resources, get_resources
+
+logger = logging.getLogger(__name__)
+
+
+def backoff_seconds(retries: int, decision: Decision) -> float:
+    """Exponential with full jitter; rate limits wait longer than transient faults."""
+    base = 5.0 if decision is Decision.RATE_LIMITED else 2.0
+    return float(random.uniform(0.5, 1.0) * min(120.0, base * 2**retries))
+
+
+@app.task(name=ANSWER_ITEM_TASK, bind=True, max_retries=None)
+def answer_item(self: Any, item_id: int) -> None:
+    resources = get_resources()
+    retries = int(self.request.retries)
+    run_id: int | None = None
+    try:
+        run_id, work = start_delivery(resources.sessions, item_id, resources.settings.max_attempts)
+        if work is not None:
+            answer_turns(work, resources, attempt=retries + 1)
+    except RetryLater as exc:
+        retry_or_fail(self, resources, item_id, exc.decision, exc.reason, retries)
+    except DBAPIError as exc:  # the database restarted or is unreachable: try again later
+        logger.warning("item %s: database error, retrying: %s", item_id, exc.__class__.__name__)
+        raise self.retry(countdown=backoff_seconds(retries, Decision.TRANSIENT)) from exc
+    if run_id is not None:
+        enqueue_aggregation_if_last(resources, run_id)
+
+
+def retry_or_fail(
+    task: Any, resources: Resources, item_id: int, decision: Decision, reason: str, retries: int
+) -> None:
+    """Fail the item for good once retries run out; otherwise hand it back and retry later."""
+    if retries >= resources.settings.task_max_retries:
+        error = f"failed after {retries + 1} tries: {reason}"
+        logger.error("item %s: %s", item_id, error)
+        finish_item(resources.sessions, item_id, ItemState.FAILED, error)
+        return
+    countdown = backoff_seconds(retries, decision)
+    logger.info(
+        "item %s: %s, retry %s in %.1fs: %s", item_id, decision, retries + 1, countdown, reason
+    )
+    record_retry(resources.sessions, item_id, reason)
+    raise task.retry(countdown=countdown)
+
+
+def enqueue_aggregation_if_last(resources: Resources, run_id: int) -> None:
+    if claim_aggregation(resources.sessions, run_id):
+        logger.info("run %s: last item done, aggregation enqueued", run_id)
+        app.send_task(AGGREGATE_RUN_TASK, args=[run_id])
+
+
+@app.task(name=AGGREGATE_RUN_TASK)
+def aggregate(run_id: int) -> None:
+    aggregate_run(get_resources().sessions, run_id)
