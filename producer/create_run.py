@@ -39,7 +39,12 @@ def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunCon
                 for position, story in enumerate(dataset.stories)
             ],
         )
-        story_ids = dict(session.execute(select(Story.key, Story.id).where(Story.run_id == run.id)))
+        story_ids = {
+            key: story_id
+            for key, story_id in session.execute(
+                select(Story.key, Story.id).where(Story.run_id == run.id)
+            )
+        }
         session.execute(
             insert(Question),
             [
