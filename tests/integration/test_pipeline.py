@@ -116,7 +116,7 @@ def test_two_workers_on_postgres_and_redis_answer_every_question_exactly_once(
         with LocalWorkers(2, 4, env, tmp_path / "logs"):
             # When a user runs both models over the 20 stories and waits
             result = evalfleet(run_args(dataset), env, tmp_path)
-        requests = sim.stats()["requests"]
+        requests = sim.stats()["requests_total"]
     # Then the run is done, with every answer stored once and paid once
     assert result.returncode == 0, result.stderr + _logs(tmp_path)
     assert_complete_and_consistent(postgres_url, json.loads(result.stdout))
@@ -132,7 +132,7 @@ def test_embedded_default_runs_on_sqlite_with_its_own_redis_and_workers(
         env = clean_env(TOGETHER_BASE_URL=sim.base_url)
         # When the user runs the eval (the CLI starts Redis and two workers itself)
         result = evalfleet(run_args(dataset), env, tmp_path)
-        requests = sim.stats()["requests"]
+        requests = sim.stats()["requests_total"]
     # Then a SQLite file in the working directory holds the complete, consistent run
     assert result.returncode == 0, result.stderr + _logs(tmp_path / ".evalfleet")
     database = tmp_path / "evalfleet.db"
