@@ -1,12 +1,16 @@
-"""Open what a command needs: settings, the database (migrated), the broker."""
+"""Open what a command needs: the database (migrated or checked), the broker."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from celery import Celery
+from sqlalchemy import inspect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from producer.enqueue import check_broker
 from schema.db import check_connection, make_engine, make_sessionmaker
+from schema.errors import ConfigurationError
 from schema.migrate import upgrade
 from schema.queue import make_celery
 from schema.settings import Settings
@@ -17,8 +21,20 @@ def open_database(settings: Settings, migrate: bool = False) -> sessionmaker[Ses
     url = settings.effective_database_url
     if migrate:
         upgrade(url)
+    else:
+        database = make_url(url).database
+        if url.startswith("sqlite") and database and not Path(database).exists():
+            raise ConfigurationError(
+                f"no evalfleet database at {database}: no run was made here "
+                "(set EVALFLEET_DATABASE_URL, or run from the folder of the run)"
+            )
     engine = make_engine(url)
     check_connection(engine)
+    if not inspect(engine).has_table("runs"):
+        raise ConfigurationError(
+            f"the database {engine.url.render_as_string(hide_password=True)} has no evalfleet "
+            "schema: run `evalfleet db upgrade`"
+        )
     return make_sessionmaker(engine)
 
 

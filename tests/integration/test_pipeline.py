@@ -137,8 +137,31 @@ def test_embedded_default_runs_on_sqlite_with_its_own_redis_and_workers(
     assert result.returncode == 0, result.stderr + _logs(tmp_path / ".evalfleet")
     database = tmp_path / "evalfleet.db"
     assert database.is_file()
-    assert_complete_and_consistent(f"sqlite:///{database}", json.loads(result.stdout))
+    summary = json.loads(result.stdout)
+    assert_complete_and_consistent(f"sqlite:///{database}", summary)
     assert requests == 2 * QUESTIONS
+    assert_reports_agree(summary, env, tmp_path)
+
+
+def assert_reports_agree(summary: dict[str, Any], env: dict[str, str], cwd: Path) -> None:
+    """status, report and export tell the same story as the run's own --json."""
+    run_id = str(summary["run_id"])
+    status = evalfleet(["status", run_id, "--json"], env, cwd)
+    assert status.returncode == 0 and json.loads(status.stdout)["models"] == summary["models"]
+    markdown = evalfleet(["report", run_id, "--format", "markdown"], env, cwd)
+    assert markdown.returncode == 0
+    for label in MODELS:
+        assert f"{summary['models'][label]['f1']:.1f}" in markdown.stdout
+    exported = evalfleet(["export", run_id], env, cwd)
+    records = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(records) == 2 * QUESTIONS
+    assert set(records[0]) >= {
+        "story", "turn", "model", "question", "answer", "references", "em", "f1",
+        "prompt_tokens", "completion_tokens", "latency_ms", "error",
+    }  # fmt: skip
+    for label, model in MODELS.items():
+        f1 = [r["f1"] for r in records if r["model"] == model]
+        assert 100 * sum(f1) / len(f1) == pytest.approx(summary["models"][label]["f1"])
 
 
 def _logs(folder: Path) -> str:
