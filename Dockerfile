@@ -15,9 +15,8 @@ RUN groupadd --system --gid 10001 evalfleet \
         --shell /usr/sbin/nologin evalfleet
 
 WORKDIR /src
-# README.md* (a glob): pyproject.toml names README.md as the readme; the glob keeps the build
-# working while the file does not exist yet.
-COPY pyproject.toml README.md* ./
+# pyproject.toml names README.md as the package's readme.
+COPY pyproject.toml README.md ./
 # One COPY per package: `COPY a b ./` would copy the contents of a and b, not the folders.
 COPY evalfleet ./evalfleet
 COPY schema ./schema

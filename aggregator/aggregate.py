@@ -34,11 +34,14 @@ class DomainScore:
 def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
     """Failures are counted, never scored as wrong (DESIGN.md point 6)."""
     labels = list(dict.fromkeys(t.label for t in turns))
+    # A model that answered nothing (unknown model, say) is reported failed, and does not
+    # empty the comparison of the others.
+    answering = {t.label for t in turns if t.answer is not None}
     answered_by: dict[tuple[int, int], int] = defaultdict(int)
     for t in turns:
         if t.answer is not None:
             answered_by[(t.story_id, t.turn)] += 1
-    common = {key for key, count in answered_by.items() if count == len(labels)}
+    common = {key for key, count in answered_by.items() if count == len(answering)}
     groups: dict[tuple[str, str], list[ScoredTurn]] = defaultdict(list)
     for t in turns:
         groups[(t.label, t.source)].append(t)

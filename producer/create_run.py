@@ -39,12 +39,8 @@ def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunCon
                 for position, story in enumerate(dataset.stories)
             ],
         )
-        story_ids = {
-            key: story_id
-            for key, story_id in session.execute(
-                select(Story.key, Story.id).where(Story.run_id == run.id)
-            )
-        }
+        rows = session.execute(select(Story.key, Story.id).where(Story.run_id == run.id))
+        story_ids = {row.key: row.id for row in rows}
         session.execute(
             insert(Question),
             [

@@ -29,3 +29,11 @@ class RunConfig(BaseModel):
     max_tokens: int = 128
     seed: int | None = None
     base_url: str | None = None  # None: the Together API
+    cache: bool = True  # reuse a stored response for identical (base URL, model, messages, params)
+    rpm: float | None = None  # requests per minute per model, cluster-wide; None: adaptive
+    tpm: float | None = None  # tokens per minute per model, cluster-wide
+    budget_usd: float | None = None  # stop starting items once the run has spent this
+
+    def generation_params(self) -> dict[str, float | int | None]:
+        """Everything besides model and messages that determines a response."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}

@@ -25,15 +25,21 @@ class Settings(BaseSettings):
     queue: str = Field(default="evalfleet", alias="EVALFLEET_QUEUE")
     together_api_key: SecretStr | None = Field(default=None, alias="TOGETHER_API_KEY")
     together_base_url: str | None = Field(default=None, alias="TOGETHER_BASE_URL")
-    # Requests the SDK retries itself (408/409/429/5xx, honouring retry-after) before the task
-    # sees the error; the task then retries the whole item up to `task_max_retries` times.
-    api_max_retries: int = Field(default=2, alias="EVALFLEET_API_MAX_RETRIES")
+    # One retry layer per failure kind (DESIGN.md point 5): the SDK's own retries are off by
+    # default, so every request passes the cluster-wide rate limiter; the task retries each
+    # request `request_attempts` times (429: after retry-after; 5xx/timeouts: with backoff),
+    # then hands the item back to Celery, up to `task_max_retries` times, before failing it.
+    api_max_retries: int = Field(default=0, alias="EVALFLEET_API_MAX_RETRIES")
+    request_attempts: int = Field(default=4, alias="EVALFLEET_REQUEST_ATTEMPTS")
     api_timeout_s: float = Field(default=60.0, alias="EVALFLEET_API_TIMEOUT_S")
     task_max_retries: int = Field(default=5, alias="EVALFLEET_TASK_MAX_RETRIES")
     # Deliveries of one item (counted in SQL) before it is failed as a poison message.
     max_attempts: int = Field(default=8, alias="EVALFLEET_MAX_ATTEMPTS")
     task_time_limit_s: int = Field(default=600, alias="EVALFLEET_TASK_TIME_LIMIT_S")
     visibility_timeout_s: int = Field(default=900, alias="EVALFLEET_VISIBILITY_TIMEOUT_S")
+    # Seconds between sweeps that re-send items Redis lost (one worker sweeps per interval).
+    sweep_interval_s: float = Field(default=30.0, alias="EVALFLEET_SWEEP_INTERVAL_S")
+    lease_s: float = Field(default=180.0, alias="EVALFLEET_LEASE_S")
     worker_concurrency: int = Field(default=8, alias="EVALFLEET_WORKER_CONCURRENCY")
 
     @property

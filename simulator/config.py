@@ -54,7 +54,7 @@ class SimConfig:
     rpm_per_model: int | Mapping[str, int] | None = None
     # Token-bucket capacity; None = one second's worth (Together enforces per second).
     rate_burst: float | None = None
-    required_api_key: str | None = None
+    required_api_key: str | None = field(default=None, repr=False)  # never in logs
     models: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))
     # Approximate tokens (white-space words); one value for all models, or per model
     # name (unlisted models get the default).

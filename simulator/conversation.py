@@ -160,4 +160,3 @@ def _story_from_user_turns(
     if len(lines) > 1:
         return _strip_instructions("\n".join(lines[:-1])), lines[-1], ()
     return "", question, ()
-

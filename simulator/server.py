@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 _MAX_BODY_BYTES = 32 * 1024 * 1024
 _IDLE_CONNECTION_TIMEOUT_S = 120.0
+# How often the accept loop checks for stop(): the upper bound on stop() latency.
+_POLL_INTERVAL_S = 0.05
 
 
 class _BadRequest(Exception):
@@ -54,6 +57,7 @@ class _Outcome:
     status: int | None = None
     fault: str | None = None
     rate_limited: bool = False
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,14 +119,22 @@ class _HTTPServer(ThreadingHTTPServer):
                 pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (timeouts, resets, cancelled runs) are routine here.
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            # Clients that hang up (timeouts, cancelled runs) are routine here.
+            logger.debug("connection from %s dropped: %s", client_address, error)
+        else:
+            logger.exception("simulator failed on a request from %s", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "evalfleet-sim/0.1"
     timeout = _IDLE_CONNECTION_TIMEOUT_S
+    # Headers and body go out in two writes; with Nagle on, the client's delayed ACK
+    # adds ~40 ms to every keep-alive request.
+    disable_nagle_algorithm = True
+    _outcome: _Outcome | None = None
 
     @property
     def _app(self) -> _App:
@@ -155,14 +167,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, protocol.error_body(str(error), "invalid_request_error"))
             return
         if path == "/v1/chat/completions":
-            outcome = _Outcome()
+            outcome = self._outcome = _Outcome()
             self._app.stats.begin()
             try:
                 self._chat(body, outcome)
+            except Exception as error:
+                if isinstance(error, ConnectionError) or outcome.recorded:
+                    raise  # the client is gone or has its answer; handle_error logs it
+                logger.exception("simulator failed to answer for model %s", outcome.model)
+                self._send_json(500, protocol.server_error())
             finally:
-                self._app.stats.finish(
-                    outcome.model, outcome.status, outcome.fault, outcome.rate_limited
-                )
+                self._outcome = None
+                if not outcome.recorded:  # no answer was sent (reset fault, shutdown, error)
+                    self._record(outcome)
         elif path == "/sim/reset":
             self._app.reset()
             self._send_json(200, {"status": "reset"})
@@ -172,32 +189,30 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: bytes, outcome: _Outcome) -> None:
         app = self._app
         if not self._authorized():
-            outcome.status = self._send_json(401, protocol.invalid_api_key_error())
+            self._send_json(401, protocol.invalid_api_key_error())
             return
         try:
             request = _parse_chat_request(body)
             conversation = parse_messages(request.messages)
         except (_BadRequest, MessageError) as error:
-            outcome.status = self._send_json(
-                400, protocol.error_body(str(error), "invalid_request_error")
-            )
+            self._send_json(400, protocol.error_body(str(error), "invalid_request_error"))
             return
         outcome.model = request.model
         kind = app.config.models.get(request.model)
         if kind is None:
-            outcome.status = self._send_json(404, protocol.model_not_found_error(request.model))
+            self._send_json(404, protocol.model_not_found_error(request.model))
             return
         tokens_in = prompt_tokens(request.messages)
         limit = app.context_lengths[request.model]
         if tokens_in + (request.max_tokens or 0) > limit:
-            error = protocol.context_length_error(limit, tokens_in, request.max_tokens or 0)
-            outcome.status = self._send_json(400, error)
+            too_long = protocol.context_length_error(limit, tokens_in, request.max_tokens or 0)
+            self._send_json(400, too_long)
             return
 
         decision = app.limiter.acquire(request.model)
         if decision is not None and not decision.allowed:
             outcome.rate_limited = True
-            outcome.status = self._send_rate_limited(request.model, decision)
+            self._send_rate_limited(request.model, decision)
             return
         rate_headers = decision.headers() if decision is not None else {}
         fault = app.faults.draw_fault()
@@ -211,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
                 reset_s=1,
                 retry_after_s=1,
             )
-            outcome.status = self._send_rate_limited(request.model, refused)
+            self._send_rate_limited(request.model, refused)
             return
 
         if not self._sleep(app.faults.latency_s()):
@@ -222,14 +237,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # hang up without a status line
             return
         if fault == "503":
-            error = protocol.service_unavailable_error()
-            outcome.status = self._send_json(503, error, rate_headers)
+            overloaded = protocol.service_unavailable_error()
+            self._send_json(503, overloaded, rate_headers)
             return
         if fault == "500":
-            outcome.status = self._send_json(500, protocol.server_error(), rate_headers)
+            self._send_json(500, protocol.server_error(), rate_headers)
             return
         if fault == "malformed":
-            outcome.status = self._send_bytes(200, protocol.MALFORMED_BODY, rate_headers)
+            self._send_bytes(200, protocol.MALFORMED_BODY, rate_headers)
             return
 
         content = answer(
@@ -254,7 +269,11 @@ class _Handler(BaseHTTPRequestHandler):
         completion = protocol.completion_body(
             request.model, content, tokens_in, approx_tokens(content), finish_reason
         )
-        outcome.status = self._send_json(200, completion, rate_headers)
+        self._send_json(200, completion, rate_headers)
+
+    def _record(self, outcome: _Outcome) -> None:
+        outcome.recorded = True
+        self._app.stats.finish(outcome.model, outcome.status, outcome.fault, outcome.rate_limited)
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, waking early on shutdown; False (connection dropped) if stopping."""
@@ -304,8 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _send_rate_limited(self, model: str, decision: RateDecision) -> int:
-        return self._send_json(
+    def _send_rate_limited(self, model: str, decision: RateDecision) -> None:
+        self._send_json(
             429, protocol.rate_limit_error(model, decision.limit_per_s), decision.headers()
         )
 
@@ -313,11 +332,16 @@ class _Handler(BaseHTTPRequestHandler):
         error = protocol.error_body(f"Not found: {path}", "invalid_request_error", "not_found")
         self._send_json(404, error)
 
-    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> int:
+    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        return self._send_bytes(status, data, headers)
+        self._send_bytes(status, data, headers)
 
-    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> int:
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        if self._outcome is not None:
+            # Count before the client can read the answer, so that stats read right
+            # after a response include it.
+            self._outcome.status = status
+            self._record(self._outcome)
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -325,7 +349,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-        return status
 
 
 def _parse_chat_request(body: bytes) -> _ChatRequest:
@@ -406,20 +429,24 @@ class SimServer:
         self._serving = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": _POLL_INTERVAL_S},
             name=f"evalfleet-sim-{self.port}",
             daemon=True,
         )
         self._thread.start()
-        logger.info("simulator serving at %s (models: %s)", self.base_url, list(self._config.models))
+        logger.info(
+            "simulator serving at %s (models: %s)", self.base_url, list(self._config.models)
+        )
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until `stop()` (from another thread) or Ctrl-C."""
         if self._thread is not None or self._stopped:
             raise RuntimeError("SimServer can be started once")
         self._serving = True
-        logger.info("simulator serving at %s (models: %s)", self.base_url, list(self._config.models))
-        self._httpd.serve_forever(poll_interval=0.2)
+        logger.info(
+            "simulator serving at %s (models: %s)", self.base_url, list(self._config.models)
+        )
+        self._httpd.serve_forever(poll_interval=_POLL_INTERVAL_S)
 
     def stop(self) -> None:
         """Stop serving, wake sleeping requests, drop connections, free the port."""

@@ -44,7 +44,8 @@ def sentences(text: str) -> list[str]:
         piece = match.group()
         if not _WORD.search(piece):
             continue
-        if spans and _continues(text[spans[-1][0] : spans[-1][1]], piece):
+        line_break = bool(spans) and "\n" in text[spans[-1][1] : match.start()]
+        if spans and not line_break and _continues(text[spans[-1][0] : spans[-1][1]], piece):
             spans[-1][1] = match.end()
         else:
             spans.append([match.start(), match.end()])
@@ -54,7 +55,7 @@ def sentences(text: str) -> list[str]:
 def _continues(previous: str, piece: str) -> bool:
     """True when `previous` did not really end a sentence ("U.S. state", '"Why?" she said')."""
     following = piece.lstrip(" \"'(\u201c")
-    if piece.startswith("\n") or not following:
+    if not following:
         return False
     if following[:1].islower():
         return True

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import session_scope, upsert
@@ -18,12 +21,15 @@ from schema.models import (
     Run,
     RunState,
     Story,
+    as_utc,
     utcnow,
 )
 from schema.payloads import HistoryMode, RunConfig
-from workers.api import Completion, complete
-from workers.errors import Decision, classify, describe
+from schema.settings import Settings
+from workers.api import Completion
+from workers.errors import Decision, describe
 from workers.prompts import build_messages
+from workers.requesting import CallCounts, Request, RequestFailed, ask_cached
 from workers.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -47,38 +53,93 @@ class Work:
     label: str
     model: str
     story_id: int
+    story_key: str
     story_text: str
     config: RunConfig
+    lease_s: float
     questions: tuple[tuple[int, str, tuple[str, ...]], ...]
     stored: dict[int, str | None]  # turn -> answer text (None: that turn failed for good)
 
 
-def start_delivery(
-    sessions: sessionmaker[Session], item_id: int, max_attempts: int
-) -> tuple[int | None, Work | None]:
-    """Count this delivery: (run id, work), the work None when there is nothing to do."""
+class LeaseKeeper:
+    """Renews the item's lease before each request (at most every quarter lease), so the
+    lease only has to outlast one request, and a dead holder is noticed within one lease."""
+
+    def __init__(self, sessions: sessionmaker[Session], item_id: int, lease_s: float) -> None:
+        self.sessions, self.item_id, self.lease_s = sessions, item_id, lease_s
+        self._renewed = time.monotonic()
+        self._lock = threading.Lock()
+
+    def renew(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._renewed < self.lease_s / 4:
+                return
+            self._renewed = time.monotonic()
+        with session_scope(self.sessions) as session:
+            session.execute(
+                update(Item)
+                .where(Item.id == self.item_id, Item.state == ItemState.RUNNING.value)
+                .values(lease_until=utcnow() + timedelta(seconds=self.lease_s))
+            )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What to do with one delivery of an item message."""
+
+    run_id: int | None
+    work: Work | None = None  # None: nothing to do (closed item, stopped run, poison)
+    retry_in_s: float | None = None  # another live delivery holds the item: come back later
+
+
+def start_delivery(sessions: sessionmaker[Session], item_id: int, settings: Settings) -> Delivery:
+    """Claim the item atomically (a conditional UPDATE, so SQLite and PostgreSQL agree) and
+    count the delivery before any work, then read everything the work needs."""
+    now = utcnow()
     with session_scope(sessions) as session:
-        item = session.get(Item, item_id, with_for_update=True)
+        item = session.get(Item, item_id)
         if item is None:
             logger.warning("item %s: not in the database, message dropped", item_id)
-            return None, None
-        run = session.get(Run, item.run_id)
-        if run is None or item.state not in OPEN_ITEM_STATES:
-            return item.run_id, None
+            return Delivery(None)
+        run = session.get_one(Run, item.run_id)
+        if item.state not in OPEN_ITEM_STATES:
+            return Delivery(run.id)
         if run.state != RunState.RUNNING.value:
-            item.state, item.finished_at = ItemState.FAILED.value, utcnow()
-            item.last_error = item.last_error or f"run {run.id} stopped: {run.error}"
-            return run.id, None
-        item.attempts += 1
-        if item.attempts > max_attempts:
-            # Each delivery is counted before any work: a task that kills its worker every
-            # time (task_reject_on_worker_lost) ends here instead of looping forever.
-            item.state, item.finished_at = ItemState.FAILED.value, utcnow()
-            item.last_error = f"gave up after {max_attempts} deliveries: {item.last_error or ''}"
-            logger.error("run %s item %s: %s", item.run_id, item.id, item.last_error)
-            return run.id, None
-        item.state = ItemState.RUNNING.value
-        item.started_at = item.started_at or utcnow()
+            close_item(session, item_id, ItemState.FAILED, f"run {run.id} stopped: {run.error}")
+            return Delivery(run.id)
+        claimed = session.execute(
+            update(Item)
+            .where(
+                Item.id == item_id,
+                or_(
+                    Item.state == ItemState.PENDING.value,
+                    and_(
+                        Item.state == ItemState.RUNNING.value,
+                        or_(Item.lease_until.is_(None), Item.lease_until < now),
+                    ),
+                ),
+            )
+            .values(
+                state=ItemState.RUNNING.value,
+                attempts=Item.attempts + 1,
+                lease_until=now + timedelta(seconds=settings.lease_s),
+                started_at=func.coalesce(Item.started_at, now),
+            )
+        )
+        session.refresh(item)
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if item.state not in OPEN_ITEM_STATES:
+                return Delivery(run.id)
+            lease_end = as_utc(item.lease_until) if item.lease_until else now
+            return Delivery(run.id, retry_in_s=max(1.0, (lease_end - now).total_seconds() + 1))
+        if item.attempts > settings.max_attempts:
+            # A task that kills its worker every time (task_reject_on_worker_lost redelivers
+            # it) ends here instead of looping forever.
+            last = item.last_error or "the worker was lost each time"
+            reason = f"gave up after {settings.max_attempts} deliveries: {last}"
+            logger.error("run %s item %s: %s", run.id, item.id, reason)
+            close_item(session, item_id, ItemState.FAILED, reason)
+            return Delivery(run.id)
         story = session.get_one(Story, item.story_id)
         config = RunConfig.model_validate(run.config)
         questions = session.scalars(
@@ -91,59 +152,138 @@ def start_delivery(
                 Answer.story_id == story.id,
             )
         ).all()
-        return run.id, Work(
-            item_id=item.id,
-            run_id=run.id,
-            label=item.model_label,
-            model=config.models[item.model_label],
-            story_id=story.id,
-            story_text=story.text,
-            config=config,
-            questions=tuple((q.turn, q.text, tuple(q.references)) for q in questions),
-            stored={row.turn: row.text for row in stored},
+        return Delivery(
+            run.id,
+            Work(
+                item_id=item.id,
+                run_id=run.id,
+                label=item.model_label,
+                model=config.models[item.model_label],
+                story_id=story.id,
+                story_key=story.key,
+                story_text=story.text,
+                config=config,
+                lease_s=settings.lease_s,
+                questions=tuple((q.turn, q.text, tuple(q.references)) for q in questions),
+                stored={row.turn: row.text for row in stored},
+            ),
         )
+
+
+def close_item(session: Session, item_id: int, state: ItemState, error: str | None) -> None:
+    session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.state.in_(OPEN_ITEM_STATES))
+        .values(state=state.value, last_error=error, finished_at=utcnow(), lease_until=None)
+    )
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    turn: int
+    completion: Completion | None
+    failure: RequestFailed | None = None
 
 
 def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
-    """Ask every turn not yet stored, in order; store each answer (or its final error) at once."""
-    client = resources.client(work.config.base_url)
-    own_answers = {turn: text for turn, text in work.stored.items() if text}
-    for turn, _question, _references in work.questions:
-        if turn in work.stored:
-            continue  # answered by an earlier delivery: never pay twice
-        messages = build_messages(
-            work.story_text, work.questions, turn, work.config.history, own_answers
-        )
-        try:
-            completion = complete(
-                client,
-                work.model,
-                messages,
-                work.config.temperature,
-                work.config.max_tokens,
-                work.config.seed,
-            )
-        except Exception as exc:  # classified below; anything unknown is retried as transient
-            decision = classify(exc)
-            reason = redact(describe(exc), resources)
-            if decision is Decision.FAIL_TURN:
-                logger.warning(
-                    "run %s model %s story %s turn %s: %s",
-                    work.run_id, work.label, work.story_id, turn, reason,
-                )  # fmt: skip
-                store_answer(resources.sessions, work, turn, None, attempt, error=reason)
-                continue
-            if decision in (Decision.RATE_LIMITED, Decision.TRANSIENT):
-                raise RetryLater(decision, reason) from exc
-            if decision is Decision.STOP_RUN:
-                stop_run(resources.sessions, work.run_id, f"API refused the key: {reason}")
-            else:
-                fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
-            return
-        store_answer(resources.sessions, work, turn, completion, attempt)
+    """Ask every turn not yet stored; store each answer (or its final error) as it arrives.
+    Independent turns (every mode but `model`) go out concurrently on the process's pool."""
+    counts = CallCounts(heartbeat=LeaseKeeper(resources.sessions, work.item_id, work.lease_s).renew)
+    todo = [turn for turn, _, _ in work.questions if turn not in work.stored]
+    try:
         if work.config.history is HistoryMode.MODEL:
-            own_answers[turn] = completion.text
+            outcomes = answer_in_order(work, resources, attempt, todo, counts)
+        else:
+            futures = [
+                resources.executor.submit(answer_turn, work, resources, attempt, turn, {}, counts)
+                for turn in todo
+            ]
+            outcomes = [future.result() for future in futures]
+    finally:
+        record_calls(resources.sessions, work.item_id, counts)
+    failures = [o.failure for o in outcomes if o.failure is not None]
+    for failure in failures:
+        reason = redact(describe(failure.cause), resources)
+        if failure.decision is Decision.STOP_RUN:
+            stop_run(resources.sessions, work.run_id, f"the API refused the key: {reason}")
+            return
+        if failure.decision is Decision.FAIL_MODEL:
+            fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
+            return
+    for failure in failures:  # 429 or transient after every attempt: the task retries later
+        raise RetryLater(failure.decision, redact(describe(failure.cause), resources))
     finish_item(resources.sessions, work.item_id, ItemState.DONE, None)
+
+
+def answer_in_order(
+    work: Work, resources: Resources, attempt: int, todo: list[int], counts: CallCounts
+) -> list[TurnOutcome]:
+    """`model` history: each turn needs the model's earlier answers, so one at a time."""
+    own = {turn: text for turn, text in work.stored.items() if text}
+    outcomes = []
+    for turn in todo:
+        outcome = answer_turn(work, resources, attempt, turn, own, counts)
+        outcomes.append(outcome)
+        if outcome.completion is not None:
+            own[turn] = outcome.completion.text
+        elif outcome.failure is not None and outcome.failure.decision is not Decision.FAIL_TURN:
+            break  # later turns would be asked with a hole in their history
+    return outcomes
+
+
+def answer_turn(
+    work: Work,
+    resources: Resources,
+    attempt: int,
+    turn: int,
+    own_answers: dict[int, str],
+    counts: CallCounts,
+) -> TurnOutcome:
+    config = work.config
+    messages = build_messages(work.story_text, work.questions, turn, config.history, own_answers)
+    request = Request(
+        client=resources.client(config.base_url),
+        model=work.model,
+        messages=messages,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        seed=config.seed,
+    )
+    try:
+        completion, cached = ask_cached(
+            request,
+            config.base_url,
+            config.generation_params(),
+            config.cache,
+            resources.sessions,
+            resources.settings.request_attempts,
+            resources.limiter(config.base_url, work.model, config.rpm, config.tpm),
+            counts,
+        )
+    except RequestFailed as failure:
+        if failure.decision is Decision.FAIL_TURN:
+            reason = redact(describe(failure.cause), resources)
+            logger.warning(
+                "run %s model %s story %s turn %s: %s",
+                work.run_id, work.label, work.story_id, turn, reason,
+            )  # fmt: skip
+            store_answer(resources.sessions, work, turn, None, attempt, error=reason)
+        return TurnOutcome(turn, None, failure)
+    store_answer(resources.sessions, work, turn, completion, attempt, cached=cached)
+    return TurnOutcome(turn, completion)
+
+
+def record_calls(sessions: sessionmaker[Session], item_id: int, counts: CallCounts) -> None:
+    if counts.calls:
+        with session_scope(sessions) as session:
+            session.execute(
+                update(Item)
+                .where(Item.id == item_id)
+                .values(
+                    api_calls=Item.api_calls + counts.calls,
+                    rate_limited=Item.rate_limited + counts.rate_limited,
+                )
+            )
 
 
 def store_answer(
@@ -153,6 +293,7 @@ def store_answer(
     completion: Completion | None,
     attempt: int,
     error: str | None = None,
+    cached: bool = False,
 ) -> None:
     row = {
         "run_id": work.run_id,
@@ -165,6 +306,7 @@ def store_answer(
         "completion_tokens": completion.completion_tokens if completion else None,
         "latency_ms": completion.latency_ms if completion else None,
         "attempts": attempt,
+        "cached": cached,
         "error": error,
         "created_at": utcnow(),
     }
@@ -176,11 +318,7 @@ def finish_item(
     sessions: sessionmaker[Session], item_id: int, state: ItemState, error: str | None
 ) -> None:
     with session_scope(sessions) as session:
-        session.execute(
-            update(Item)
-            .where(Item.id == item_id, Item.state.in_(OPEN_ITEM_STATES))
-            .values(state=state.value, last_error=error, finished_at=utcnow())
-        )
+        close_item(session, item_id, state, error)
 
 
 def record_retry(sessions: sessionmaker[Session], item_id: int, reason: str) -> None:
@@ -189,7 +327,7 @@ def record_retry(sessions: sessionmaker[Session], item_id: int, reason: str) -> 
         session.execute(
             update(Item)
             .where(Item.id == item_id, Item.state.in_(OPEN_ITEM_STATES))
-            .values(state=ItemState.PENDING.value, last_error=reason)
+            .values(state=ItemState.PENDING.value, last_error=reason, lease_until=None)
         )
 
 
@@ -205,7 +343,12 @@ def stop_run(sessions: sessionmaker[Session], run_id: int, reason: str) -> None:
         session.execute(
             update(Item)
             .where(Item.run_id == run_id, Item.state.in_(OPEN_ITEM_STATES))
-            .values(state=ItemState.FAILED.value, last_error=reason, finished_at=utcnow())
+            .values(
+                state=ItemState.FAILED.value,
+                last_error=reason,
+                finished_at=utcnow(),
+                lease_until=None,
+            )
         )
 
 
@@ -220,7 +363,12 @@ def fail_model(sessions: sessionmaker[Session], work: Work, reason: str) -> None
                 Item.model_label == work.label,
                 Item.state.in_(OPEN_ITEM_STATES),
             )
-            .values(state=ItemState.FAILED.value, last_error=reason, finished_at=utcnow())
+            .values(
+                state=ItemState.FAILED.value,
+                last_error=reason,
+                finished_at=utcnow(),
+                lease_until=None,
+            )
         )
 
 

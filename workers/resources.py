@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import together
+from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import make_engine, make_sessionmaker
 from schema.settings import Settings, get_settings
 from workers.api import make_client
+from workers.ratelimit import LimitKey, RateLimiter
+from workers.requesting import Limiter
 
 
 @dataclass
@@ -20,8 +24,27 @@ class Resources:
     engine: Engine
     sessions: sessionmaker[Session]
     connections: int
+    executor: ThreadPoolExecutor
+    redis: Redis | None
+    _limiters: dict[tuple[LimitKey, float | None, float | None], RateLimiter] = field(
+        default_factory=dict
+    )
     _clients: dict[str | None, together.Together] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def limiter(
+        self, base_url: str | None, model: str, rpm: float | None, tpm: float | None
+    ) -> Limiter | None:
+        """The cluster-wide limiter of (base URL, model), kept in the broker's Redis."""
+        if self.redis is None:
+            return None
+        key = LimitKey(base_url or "together", model)
+        with self._lock:
+            if (key, rpm, tpm) not in self._limiters:
+                self._limiters[(key, rpm, tpm)] = RateLimiter(
+                    self.redis, key, rpm=rpm, tpm=tpm, adaptive=rpm is None
+                )
+            return self._limiters[(key, rpm, tpm)]
 
     def client(self, base_url: str | None) -> together.Together:
         with self._lock:
@@ -40,11 +63,15 @@ def get_resources() -> Resources:
         if _resources is None:
             settings = get_settings()
             engine = make_engine(settings.effective_database_url)
+            # In-flight API requests per process are bounded by the worker's concurrency.
+            concurrency = max(1, settings.worker_concurrency)
             _resources = Resources(
                 settings=settings,
                 engine=engine,
                 sessions=make_sessionmaker(engine),
-                connections=max(8, settings.worker_concurrency + 4),
+                connections=concurrency + 4,
+                executor=ThreadPoolExecutor(concurrency, thread_name_prefix="api"),
+                redis=Redis.from_url(settings.broker_url) if settings.broker_url else None,
             )
         return _resources
 
@@ -55,4 +82,5 @@ def reset_after_fork() -> None:
     with _resources_lock:
         if _resources is not None:
             _resources.engine.dispose(close=False)
+            _resources.executor.shutdown(wait=False)
         _resources = None

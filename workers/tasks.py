@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 from typing import Any
 
@@ -11,13 +12,22 @@ from sqlalchemy.exc import DBAPIError
 from aggregator.aggregate import aggregate_run
 from schema.models import ItemState
 from schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
-from workers.answering import RetryLater, answer_turns, finish_item, record_retry, start_delivery
+from workers.answering import (
+    RetryLater,
+    Work,
+    answer_turns,
+    finish_item,
+    record_retry,
+    start_delivery,
+)
 from workers.app import app
 from workers.completion import claim_aggregation
 from workers.errors import Decision
 from workers.resources import Resources, get_resources
 
 logger = logging.getLogger(__name__)
+# Fault injection for the poison-message test only: a worker handling this story dies.
+KILL_ON_STORY = "EVALFLEET_FAULT_KILL_ON_STORY"
 
 
 def backoff_seconds(retries: int, decision: Decision) -> float:
@@ -30,18 +40,29 @@ def backoff_seconds(retries: int, decision: Decision) -> float:
 def answer_item(self: Any, item_id: int) -> None:
     resources = get_resources()
     retries = int(self.request.retries)
-    run_id: int | None = None
     try:
-        run_id, work = start_delivery(resources.sessions, item_id, resources.settings.max_attempts)
-        if work is not None:
-            answer_turns(work, resources, attempt=retries + 1)
+        delivery = start_delivery(resources.sessions, item_id, resources.settings)
+        if delivery.retry_in_s is not None:
+            # A duplicate message while another delivery holds the item: come back after its
+            # lease, and take over then if that delivery died.
+            raise self.retry(countdown=delivery.retry_in_s)
+        if delivery.work is not None:
+            die_if_poisoned(delivery.work)
+            answer_turns(delivery.work, resources, attempt=retries + 1)
     except RetryLater as exc:
+        # Raises celery's Retry, unless the retries ran out and the item failed for good.
         retry_or_fail(self, resources, item_id, exc.decision, exc.reason, retries)
     except DBAPIError as exc:  # the database restarted or is unreachable: try again later
-        logger.warning("item %s: database error, retrying: %s", item_id, exc.__class__.__name__)
+        logger.warning("item %s: database error, retrying: %s", item_id, type(exc).__name__)
         raise self.retry(countdown=backoff_seconds(retries, Decision.TRANSIENT)) from exc
-    if run_id is not None:
-        enqueue_aggregation_if_last(resources, run_id)
+    if delivery.run_id is not None:
+        enqueue_aggregation_if_last(resources, delivery.run_id)
+
+
+def die_if_poisoned(work: Work) -> None:
+    if os.environ.get(KILL_ON_STORY) == work.story_key:
+        logger.error("item %s: fault injection: killing this worker process", work.item_id)
+        os._exit(137)
 
 
 def retry_or_fail(
@@ -67,6 +88,11 @@ def enqueue_aggregation_if_last(resources: Resources, run_id: int) -> None:
         app.send_task(AGGREGATE_RUN_TASK, args=[run_id])
 
 
-@app.task(name=AGGREGATE_RUN_TASK)
-def aggregate(run_id: int) -> None:
-    aggregate_run(get_resources().sessions, run_id)
+@app.task(name=AGGREGATE_RUN_TASK, bind=True, max_retries=None)
+def aggregate(self: Any, run_id: int) -> None:
+    try:
+        aggregate_run(get_resources().sessions, run_id)
+    except DBAPIError as exc:
+        raise self.retry(
+            countdown=backoff_seconds(int(self.request.retries), Decision.TRANSIENT)
+        ) from exc

@@ -11,7 +11,9 @@ import click
 from evalfleet.cli.db_cmd import db
 from evalfleet.cli.demo_cmd import demo
 from evalfleet.cli.export_cmd import export
+from evalfleet.cli.reconcile_cmd import reconcile
 from evalfleet.cli.report_cmd import report
+from evalfleet.cli.retry_cmd import retry
 from evalfleet.cli.run_cmd import run
 from evalfleet.cli.sim_cmd import sim
 from evalfleet.cli.status_cmd import status
@@ -40,7 +42,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (run, worker, status, report, export, sim, demo, db):
+for command in (run, worker, status, report, export, reconcile, retry, sim, demo, db):
     cli.add_command(command)
 
 if __name__ == "__main__":

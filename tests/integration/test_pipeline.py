@@ -4,14 +4,12 @@ SQLite, real HTTP to the simulator, over the 20-story CoQA sample (297 questions
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet import MODELS, clean_env, evalfleet, logs, run_args
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -25,28 +23,6 @@ pytestmark = pytest.mark.integration
 
 SAMPLE = "coqa/coqa-validation-first20.jsonl"
 QUESTIONS = 297
-MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
-
-
-def evalfleet(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> Any:
-    """Run the CLI as a user would; returns the completed process."""
-    return subprocess.run(
-        [sys.executable, "-m", "evalfleet.cli.main", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
-
-
-def clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))}
-    env.update(overrides)
-    return env
-
-
-def run_args(dataset: Path) -> list[str]:
-    return [
-        "run", "--dataset", str(dataset), "--base", MODELS["base"],
-        "--finetuned", MODELS["finetuned"], "--wait", "--json",
-    ]  # fmt: skip
 
 
 def assert_complete_and_consistent(database_url: str, summary: dict[str, Any]) -> None:
@@ -115,10 +91,10 @@ def test_two_workers_on_postgres_and_redis_answer_every_question_exactly_once(
         assert upgraded.returncode == 0, upgraded.stderr
         with LocalWorkers(2, 4, env, tmp_path / "logs"):
             # When a user runs both models over the 20 stories and waits
-            result = evalfleet(run_args(dataset), env, tmp_path)
+            result = evalfleet(run_args(dataset, "--wait", "--json"), env, tmp_path)
         requests = sim.stats()["requests_total"]
     # Then the run is done, with every answer stored once and paid once
-    assert result.returncode == 0, result.stderr + _logs(tmp_path)
+    assert result.returncode == 0, result.stderr + logs(tmp_path)
     assert_complete_and_consistent(postgres_url, json.loads(result.stdout))
     assert requests == 2 * QUESTIONS
 
@@ -131,10 +107,10 @@ def test_embedded_default_runs_on_sqlite_with_its_own_redis_and_workers(
     with SimServer(SimConfig(latency_ms_mean=5)) as sim:
         env = clean_env(TOGETHER_BASE_URL=sim.base_url)
         # When the user runs the eval (the CLI starts Redis and two workers itself)
-        result = evalfleet(run_args(dataset), env, tmp_path)
+        result = evalfleet(run_args(dataset, "--wait", "--json"), env, tmp_path)
         requests = sim.stats()["requests_total"]
     # Then a SQLite file in the working directory holds the complete, consistent run
-    assert result.returncode == 0, result.stderr + _logs(tmp_path / ".evalfleet")
+    assert result.returncode == 0, result.stderr + logs(tmp_path / ".evalfleet")
     database = tmp_path / "evalfleet.db"
     assert database.is_file()
     summary = json.loads(result.stdout)
@@ -162,7 +138,3 @@ def assert_reports_agree(summary: dict[str, Any], env: dict[str, str], cwd: Path
     for label, model in MODELS.items():
         f1 = [r["f1"] for r in records if r["model"] == model]
         assert 100 * sum(f1) / len(f1) == pytest.approx(summary["models"][label]["f1"])
-
-
-def _logs(folder: Path) -> str:
-    return "\n".join(p.read_text(errors="replace")[-3000:] for p in folder.rglob("*.log"))

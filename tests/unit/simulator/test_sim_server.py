@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 import together
+from together.types.chat import ChatCompletionMessageParam
 
 from simulator.config import SimConfig
 from simulator.server import SimServer
@@ -19,7 +21,7 @@ STORY = (
     "He had a red ball that his uncle Peter gave him. "
     "Every morning Tom played with the ball in the park."
 )
-MESSAGES = [
+MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Answer the questions about the story.\n\n" + STORY},
     {"role": "user", "content": "Where did Tom live?"},
     {"role": "assistant", "content": "near the river"},
@@ -45,15 +47,16 @@ def test_completions_parse_with_the_official_together_client(sim: SimServer) -> 
         for model in (BASE, FINETUNED)
     }
     # Then both parse as chat completions, with usage, and the fine-tuned one is concise
+    contents: dict[str, str] = {}
     for model, reply in replies.items():
         assert reply.model == model and reply.object == "chat.completion"
         assert reply.choices[0].finish_reason == "stop"
         assert reply.usage is not None and reply.usage.total_tokens > reply.usage.prompt_tokens
-    assert replies[FINETUNED].choices[0].message is not None
-    assert replies[FINETUNED].choices[0].message.content == "red"
-    base_content = replies[BASE].choices[0].message
-    assert base_content is not None and base_content.content
-    assert len(base_content.content.split()) > 3
+        message = reply.choices[0].message
+        assert message is not None and message.content is not None
+        contents[model] = message.content
+    assert contents[FINETUNED] == "red"
+    assert len(contents[BASE].split()) > 3
 
 
 def test_the_same_request_gets_the_same_answer(sim: SimServer) -> None:
@@ -191,20 +194,45 @@ def test_stats_count_requests_by_model_and_status_and_reset_zeroes_them(sim: Sim
 
 
 def test_sixty_four_slow_requests_are_served_concurrently() -> None:
-    # Given 200 ms of latency per request
-    with SimServer(SimConfig(latency_ms_mean=200)) as sim:
+    # Given 1 s of latency per request (long enough for 64 client threads to start,
+    # even on a busy machine)
+    with SimServer(SimConfig(latency_ms_mean=1000)) as sim:
         body = {"model": FINETUNED, "messages": MESSAGES}
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        start = threading.Barrier(64)
         with httpx.Client(base_url=sim.base_url, limits=limits, timeout=30) as http:
+
+            def post(_: int) -> int:
+                start.wait()
+                return http.post("/v1/chat/completions", json=body).status_code
+
             # When 64 requests are sent at once
             with ThreadPoolExecutor(64) as pool:
-                codes = list(pool.map(lambda _: http.post("/v1/chat/completions", json=body), range(64)))
+                codes = list(pool.map(post, range(64)))
         stats = sim.stats()
     # Then all succeed, and all 64 were in flight together (not queued)
-    assert [reply.status_code for reply in codes] == [200] * 64
+    assert codes == [200] * 64
     assert stats["max_in_flight"] == 64
 
 
 def test_unknown_paths_get_404(sim: SimServer) -> None:
     reply = httpx.get(f"{sim.base_url}/v1/v1/chat/completions")
     assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"
+
+
+def test_a_crash_inside_the_simulator_answers_500_instead_of_hanging_up(
+    sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a reader that crashes
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("reader bug")
+
+    monkeypatch.setattr("simulator.server.answer", broken)
+    # When a completion is requested
+    reply = httpx.post(
+        f"{sim.base_url}/v1/chat/completions", json={"model": BASE, "messages": MESSAGES}
+    )
+    # Then the client gets a 500 with an error body, and the server keeps serving
+    assert reply.status_code == 500 and reply.json()["error"]["type"] == "server_error"
+    assert httpx.get(f"{sim.base_url}/health").json() == {"status": "ok"}
+    assert sim.stats()["by_status"] == {"500": 1}

@@ -1,0 +1,25 @@
+"""`evalfleet retry RUN_ID`: ask again only what failed, then aggregate again."""
+
+from __future__ import annotations
+
+import click
+
+from evalfleet.cli.options import load_settings, stdout
+from evalfleet.services import open_broker, open_database
+from producer.enqueue import enqueue_pending
+from producer.retry import reset_failed
+from schema.errors import ConfigurationError
+
+
+@click.command()
+@click.argument("run_id", type=int)
+def retry(run_id: int) -> None:
+    """Re-run the failed items and failed questions of a run (nothing answered is re-asked)."""
+    settings = load_settings()
+    if not settings.broker_url:
+        raise ConfigurationError("EVALFLEET_BROKER_URL is not set: retry sends to the workers")
+    sessions = open_database(settings)
+    celery = open_broker(settings, settings.broker_url)
+    reset = reset_failed(sessions, run_id)
+    sent = enqueue_pending(celery, sessions, run_id)
+    stdout.print(f"run {run_id}: {reset} items with failures reset, {sent} sent")

@@ -1,0 +1,45 @@
+"""Give failed work another chance: failed items, and questions whose answer is an error."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from schema.db import session_scope
+from schema.errors import RunNotFoundError
+from schema.models import Answer, Item, ItemState, Run, RunState
+
+
+def reset_failed(sessions: sessionmaker[Session], run_id: int) -> int:
+    """Set every item with something failed back to pending (the answers it has are kept, so
+    only what failed is asked again) and reopen the run; returns the items reset."""
+    with session_scope(sessions) as session:
+        if session.get(Run, run_id) is None:
+            raise RunNotFoundError(f"no run with id {run_id}")
+        failed_turns = select(Answer.model_label, Answer.story_id).where(
+            Answer.run_id == run_id, Answer.error.is_not(None)
+        )
+        with_failed_turns = {(label, story) for label, story in session.execute(failed_turns)}
+        session.execute(delete(Answer).where(Answer.run_id == run_id, Answer.error.is_not(None)))
+        items = session.scalars(select(Item).where(Item.run_id == run_id)).all()
+        reset = [
+            i.id
+            for i in items
+            if i.state == ItemState.FAILED.value or (i.model_label, i.story_id) in with_failed_turns
+        ]
+        if not reset:
+            return 0
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(reset))
+            .values(
+                state=ItemState.PENDING.value, attempts=0, last_error=None,
+                enqueued_at=None, finished_at=None, lease_until=None,
+            )
+        )  # fmt: skip
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(state=RunState.RUNNING.value, error=None, finished_at=None)
+        )
+        return len(reset)

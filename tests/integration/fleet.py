@@ -1,0 +1,87 @@
+"""Helpers for integration tests: run the CLI, start and stop workers, watch a run in SQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from schema.models import Answer, Item, Run
+
+MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+
+
+def evalfleet(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> Any:
+    """Run the CLI as a user would; returns the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "evalfleet.cli.main", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The test process's environment without any evalfleet or Together settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))}
+    env.update(overrides)
+    return env
+
+
+def run_args(dataset: Path, *extra: str, models: dict[str, str] = MODELS) -> list[str]:
+    return [
+        "run", "--dataset", str(dataset), "--base", models["base"],
+        "--finetuned", models["finetuned"], *extra,
+    ]  # fmt: skip
+
+
+class RunWatcher:
+    """Reads a run's progress straight from the database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = create_engine(database_url)
+
+    def state(self, run_id: int) -> str:
+        with Session(self.engine) as session:
+            return session.get_one(Run, run_id).state
+
+    def answers(self, run_id: int) -> int:
+        with Session(self.engine) as session:
+            statement = select(func.count()).select_from(Answer).where(Answer.run_id == run_id)
+            return int(session.scalar(statement) or 0)
+
+    def run(self, run_id: int) -> Run:
+        with Session(self.engine) as session:
+            return session.get_one(Run, run_id)
+
+    def items(self, run_id: int) -> list[Item]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(Item).where(Item.run_id == run_id)))
+
+    def wait_for(self, run_id: int, states: tuple[str, ...] = ("done", "failed"),
+                 timeout: float = 180) -> str:  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state(run_id)
+            if state in states:
+                return state
+            time.sleep(0.3)
+        raise AssertionError(f"run {run_id} still {self.state(run_id)} after {timeout}s")
+
+    def wait_for_answers(self, run_id: int, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.answers(run_id) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id}: fewer than {count} answers after {timeout}s")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def logs(folder: Path) -> str:
+    return "\n".join(p.read_text(errors="replace")[-3000:] for p in folder.rglob("*.log"))

@@ -1,0 +1,133 @@
+"""Re-send what Redis lost (DESIGN.md point 1): every open item that no worker holds, no
+queued message names and no live lease covers is sent again; a lost aggregation is re-sent."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from schema.db import session_scope
+from schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
+from schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
+from workers.completion import claim_aggregation
+
+logger = logging.getLogger(__name__)
+INSPECT_TIMEOUT_S = 3.0
+AGGREGATION_GRACE_S = 60.0  # an aggregation claimed longer ago than this was lost
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    run_id: int
+    open_items: int
+    in_flight: int
+    resent: int
+    aggregation_sent: bool
+
+
+def _first_arg(args: Any) -> int | None:
+    if isinstance(args, str):  # some Celery versions report args as their repr
+        args = ast.literal_eval(args)
+    if isinstance(args, list | tuple) and args and isinstance(args[0], int):
+        return int(args[0])
+    return None
+
+
+def held_by_workers(celery: Celery) -> set[int] | None:
+    """Item ids in workers' hands (running, prefetched, waiting on a retry countdown);
+    None when the workers could not be asked."""
+    try:
+        inspector = celery.control.inspect(timeout=INSPECT_TIMEOUT_S)
+        replies = [inspector.active(), inspector.reserved(), inspector.scheduled()]
+    except Exception as exc:  # noqa: BLE001 - the broker itself may be down
+        logger.warning("cannot ask the workers what they hold: %s", exc)
+        return None
+    held: set[int] = set()
+    for reply in replies:
+        for tasks in (reply or {}).values():
+            for task in tasks:
+                request = task.get("request", task)
+                if request.get("name") == ANSWER_ITEM_TASK:
+                    item_id = _first_arg(request.get("args"))
+                    if item_id is not None:
+                        held.add(item_id)
+    return held
+
+
+def queued_in_redis(celery: Celery, queue: str) -> set[int]:
+    """Item ids of messages waiting in the queue (kombu's Redis transport keeps a list)."""
+    queued: set[int] = set()
+    with celery.connection_for_read() as connection:
+        client = connection.default_channel.client
+        for raw in client.lrange(queue, 0, -1):
+            message = json.loads(raw)
+            if message.get("headers", {}).get("task") != ANSWER_ITEM_TASK:
+                continue
+            body = message["body"]
+            if message.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            item_id = _first_arg(json.loads(body)[0])
+            if item_id is not None:
+                queued.add(item_id)
+    return queued
+
+
+def reconcile_run(
+    celery: Celery, sessions: sessionmaker[Session], run_id: int, queue: str
+) -> Reconciled:
+    with sessions() as session:
+        run = session.get_one(Run, run_id)
+        state, since_update = run.state, (utcnow() - as_utc(run.updated_at)).total_seconds()
+        open_items = list(
+            session.scalars(
+                select(Item).where(Item.run_id == run_id, Item.state.in_(OPEN_ITEM_STATES))
+            )
+        )
+    open_ids = [item.id for item in open_items]
+    now = utcnow()
+    held = (held_by_workers(celery) or set()) if open_ids else set()
+    in_flight = held | (queued_in_redis(celery, queue) if open_ids else set())
+    # A running item whose lease is alive has a live holder (the lease is renewed before
+    # every request); only pending items no one holds, and items whose holder stopped
+    # renewing, are lost. Resending one that was not lost is harmless: the lease makes the
+    # second delivery wait instead of paying again.
+    lost = [
+        item.id
+        for item in open_items
+        if item.id not in in_flight
+        and (item.state == ItemState.PENDING.value or lease_expired(item.lease_until, now))
+    ]
+    if lost:
+        with session_scope(sessions) as session:
+            session.execute(update(Item).where(Item.id.in_(lost)).values(enqueued_at=now))
+        for item_id in lost:
+            celery.send_task(ANSWER_ITEM_TASK, args=[item_id])
+        logger.warning("run %s: re-sent %s lost items", run_id, len(lost))
+    aggregation_sent = False
+    if state == RunState.RUNNING.value and not open_ids and claim_aggregation(sessions, run_id):
+        aggregation_sent = True
+    elif state == RunState.AGGREGATING.value and since_update > AGGREGATION_GRACE_S:
+        aggregation_sent = True  # lost on its way; the aggregator is idempotent
+    if aggregation_sent:
+        celery.send_task(AGGREGATE_RUN_TASK, args=[run_id])
+    return Reconciled(run_id, len(open_ids), len(in_flight & set(open_ids)), len(lost),
+                      aggregation_sent)  # fmt: skip
+
+
+def lease_expired(lease_until: datetime | None, now: datetime) -> bool:
+    return lease_until is None or as_utc(lease_until) < now
+
+
+def active_run_ids(sessions: sessionmaker[Session]) -> list[int]:
+    with sessions() as session:
+        states = (RunState.RUNNING.value, RunState.AGGREGATING.value)
+        return list(session.scalars(select(Run.id).where(Run.state.in_(states))))

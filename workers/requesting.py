@@ -1,0 +1,147 @@
+"""One request for one turn: cache, cluster-wide rate limit, retries by failure kind."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import together
+from sqlalchemy.orm import Session, sessionmaker
+
+from workers import cache
+from workers.api import Completion, complete
+from workers.errors import Decision, classify
+
+logger = logging.getLogger(__name__)
+MAX_BACKOFF_S = 30.0
+
+
+class Limiter(Protocol):
+    def acquire(self, tokens: int = 0, timeout: float = 300.0) -> float: ...
+    def on_success(self) -> None: ...
+    def on_rate_limited(
+        self, retry_after_s: float | None, reset_s: float | None = None
+    ) -> None: ...
+
+
+@dataclass
+class CallCounts:
+    """API calls of one delivery, shared by its turn threads; `heartbeat` runs before each."""
+
+    calls: int = 0
+    rate_limited: int = 0
+    heartbeat: Callable[[], None] = lambda: None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, calls: int = 0, rate_limited: int = 0) -> None:
+        with self._lock:
+            self.calls += calls
+            self.rate_limited += rate_limited
+
+
+@dataclass(frozen=True)
+class Request:
+    client: together.Together
+    model: str
+    messages: list[dict[str, str]]
+    temperature: float
+    max_tokens: int
+    seed: int | None
+
+
+class RequestFailed(Exception):
+    """Every attempt of one request failed; `decision` says how the last one failed."""
+
+    def __init__(self, decision: Decision, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.decision = decision
+        self.cause = cause
+
+
+def header_seconds(exc: BaseException, name: str) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get(name) if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0.5-1 s, 1-2 s, 2-4 s, ..."""
+    return float(random.uniform(0.5, 1.0) * min(MAX_BACKOFF_S, 2.0**attempt))
+
+
+def estimate_tokens(request: Request) -> int:
+    """A cheap upper-side guess for the tokens-per-minute budget (about 4 characters a token)."""
+    characters = sum(len(m["content"]) for m in request.messages)
+    return characters // 4 + request.max_tokens
+
+
+def ask(
+    request: Request,
+    attempts: int,
+    limiter: Limiter | None,
+    counts: CallCounts,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Completion:
+    """The answer, or RequestFailed: 429 and transient failures are retried `attempts` times;
+    anything else (401/403/404/400) is raised at once."""
+    for attempt in range(attempts):
+        counts.heartbeat()
+        if limiter is not None:
+            limiter.acquire(estimate_tokens(request))
+        counts.add(calls=1)
+        try:
+            completion = complete(
+                request.client, request.model, request.messages,
+                request.temperature, request.max_tokens, request.seed,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - classified right here
+            decision = classify(exc)
+            if decision not in (Decision.RATE_LIMITED, Decision.TRANSIENT):
+                raise RequestFailed(decision, exc) from exc
+            if attempt == attempts - 1:
+                raise RequestFailed(decision, exc) from exc
+            if decision is Decision.RATE_LIMITED:
+                counts.add(rate_limited=1)
+                retry_after = header_seconds(exc, "retry-after")
+                if limiter is not None:
+                    # The limiter slows the whole cluster and holds everyone past retry-after.
+                    limiter.on_rate_limited(retry_after, header_seconds(exc, "x-ratelimit-reset"))
+                else:
+                    sleep(retry_after if retry_after is not None else backoff(attempt))
+            else:
+                sleep(backoff(attempt))  # 503s and timeouts do not slow the limiter
+            continue
+        if limiter is not None:
+            limiter.on_success()
+        return completion
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def ask_cached(
+    request: Request,
+    base_url: str | None,
+    params: dict[str, float | int | None],
+    use_cache: bool,
+    sessions: sessionmaker[Session],
+    attempts: int,
+    limiter: Limiter | None,
+    counts: CallCounts,
+) -> tuple[Completion, bool]:
+    """(completion, served from the cache)."""
+    key = cache.cache_key(base_url, request.model, request.messages, params)
+    if use_cache:
+        hit = cache.lookup(sessions, key)
+        if hit is not None:
+            return hit, True
+    completion = ask(request, attempts, limiter, counts)
+    if use_cache:
+        cache.store(sessions, key, request.model, completion)
+    return completion, False
