@@ -53,13 +53,21 @@ HORIZON_S = 1.0
 # The rate at a 429 is ~10% over the limit (the provider's burst drains first), so
 # x0.85 lands just under it; x0.5..0.7 (TCP, inspect_ai) would idle 10-20% of the quota.
 DECREASE_FACTOR = 0.85
+# A fresh 429 this soon after the previous block ended means the rate is still far
+# above the limit (>~1.3x: the provider's one-second burst drained within seconds), so
+# the cut goes deeper: from 5x too high, 4 cuts instead of 10.
+DEEP_DECREASE_FACTOR = 0.6
+QUICK_REPEAT_S = 3.0
 CUT_WINDOW_S = 1.0  # at most one cut per window, whatever the number of 429s
 HOLD_AFTER_CUT_S = 2.0  # no growth right after a cut: in-flight requests still count
-# Growth, as a fraction of the rate per second while the rate is what limits throughput.
-SLOW_GROWTH_PER_S = 0.005  # near the last 429: overshoot ~ sqrt(2 * 0.005) = 10%
-FAST_GROWTH_PER_S = 0.05  # far below the last 429 (after a deep cut), or far above it
-PROBE_ACCELERATION = 5.0  # growth x (1 + 5 * relative distance above the last 429)
-FAST_BELOW_FRACTION = 0.8  # below 0.8 x the last 429's rate, recover fast
+# Growth, as a fraction of the rate per second while the rate is what limits throughput:
+# SLOW x (1 + PROBE_ACCELERATION x how far the rate is above the last 429's rate, or
+# above initial_rpm before any 429), at most FAST. Cautious where the limit was (the
+# overshoot before a 429 is ~sqrt(2 x 0.005) = 10%), 10x faster once 90% above it, so
+# an initial_rpm 2x too low is corrected in ~40 s, 5x in ~60 s, 10x in ~70 s.
+SLOW_GROWTH_PER_S = 0.005
+FAST_GROWTH_PER_S = 0.05
+PROBE_ACCELERATION = 10.0
 BUSY_WINDOW_S = 5.0  # callers waited within this window: the limiter is the bottleneck
 MAX_BLOCK_S = 120.0  # a bogus retry-after must not freeze the cluster for hours
 # A reservation that slept longer than this re-checks for a block set meanwhile.
@@ -91,18 +99,15 @@ local tpm = tonumber(ARGV[6])
 local horizon = tonumber(ARGV[7])
 local s = redis.call('HMGET', key, 'rate', 'tat', 'ttat', 'blocked_until')
 local rate = current_rate(s[1], adaptive, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[3]))
-local blocked = tonumber(s[4]) or 0
-if blocked > now then
-  redis.call('HSET', key, 'last_queued', fmt(now))
-  redis.call('EXPIRE', key, ARGV[8])
-  return {0, fmt(blocked - now), fmt(blocked)}
-end
 local tat = math.max(tonumber(s[2]) or now, now)
 local ttat = math.max(tonumber(s[3]) or now, now)
 local use_tokens = tpm > 0 and tokens > 0
 local slot = now
 if rate > 0 then slot = tat end
 if use_tokens and ttat > slot then slot = ttat end
+-- A block (retry-after) holds every slot back; slots just after it can be reserved
+-- during it, so the first one is not lost to callers still asleep.
+slot = math.max(slot, tonumber(s[4]) or 0)
 if slot - now > horizon then
   -- Not reserved: a thread far back in the queue must not hold a slot that a later
   -- cut or block can no longer move.
@@ -127,7 +132,7 @@ return {1, fmt(slot - now), fmt(slot)}
 )
 
 # ARGV: adaptive, initial rpm, cap rpm, ttl, slow growth, fast growth, hold s, busy s,
-# fast-below fraction, probe acceleration. Returns the rate after this success.
+# probe acceleration. Returns the rate after this success.
 _SUCCESS = (
     _LUA_PRELUDE
     + """
@@ -144,14 +149,8 @@ if now - (tonumber(s[2]) or 0) < tonumber(ARGV[7]) then return fmt(rate) end
 if now - (tonumber(s[4]) or 0) > math.max(tonumber(ARGV[8]), 2 * 60 / rate) then
   return fmt(rate)
 end
-local ceiling = tonumber(s[3]) or initial
-local growth
-if rate < tonumber(ARGV[9]) * ceiling then
-  growth = tonumber(ARGV[6])
-else
-  local above = math.max(0, rate / ceiling - 1)
-  growth = math.min(tonumber(ARGV[6]), tonumber(ARGV[5]) * (1 + tonumber(ARGV[10]) * above))
-end
+local above = math.max(0, rate / (tonumber(s[3]) or initial) - 1)
+local growth = math.min(tonumber(ARGV[6]), tonumber(ARGV[5]) * (1 + tonumber(ARGV[9]) * above))
 -- One success per 60 / rate seconds: +60 * growth rpm each is +growth x rate per second.
 rate = math.min(tonumber(ARGV[3]), rate + 60 * growth)
 redis.call('HSET', key, 'rate', fmt(rate))
@@ -160,7 +159,8 @@ return fmt(rate)
 )
 
 # ARGV: adaptive, initial rpm, cap rpm, min rpm, ttl, block s (<0 = none), sent at
-# (server epoch s, <0 = unknown), decrease factor, cut window s.
+# (server epoch s, <0 = unknown), decrease factor, cut window s, deep decrease factor,
+# quick repeat s.
 # Returns {cut (1/0), rate after, blocked until}.
 _LIMITED = (
     _LUA_PRELUDE
@@ -172,6 +172,9 @@ local s = redis.call('HMGET', key, 'rate', 'last_cut', 'tat', 'ttat', 'blocked_u
 redis.call('HINCRBY', key, 'limited', 1)
 local rate = current_rate(s[1], adaptive, tonumber(ARGV[2]), tonumber(ARGV[3]), 0)
 local blocked = tonumber(s[5]) or 0
+local last_cut = tonumber(s[2]) or 0
+-- When the last cut or block ended: the reference for "this 429 came quickly".
+local calm_since = math.max(last_cut, blocked)
 local fields = {}
 if block > 0 and now + block > blocked then
   blocked = now + block
@@ -183,12 +186,18 @@ if block > 0 and now + block > blocked then
   table.insert(fields, fmt(math.max(tonumber(s[4]) or 0, blocked)))
 end
 local cut = 0
-local last_cut = tonumber(s[2]) or 0
 if adaptive == 1 and now - last_cut >= tonumber(ARGV[9])
     and (sent_at < 0 or sent_at >= last_cut) then
   cut = 1
-  table.insert(fields, 'ceiling'); table.insert(fields, fmt(rate))
-  rate = math.max(tonumber(ARGV[4]), rate * tonumber(ARGV[8]))
+  local ceiling = rate
+  if last_cut > 0 and now - calm_since < tonumber(ARGV[11]) then
+    -- Far above the limit: the old rate says nothing about it, probe from the new one.
+    rate = math.max(tonumber(ARGV[4]), rate * tonumber(ARGV[10]))
+    ceiling = rate
+  else
+    rate = math.max(tonumber(ARGV[4]), rate * tonumber(ARGV[8]))
+  end
+  table.insert(fields, 'ceiling'); table.insert(fields, fmt(ceiling))
   table.insert(fields, 'rate'); table.insert(fields, fmt(rate))
   table.insert(fields, 'last_cut'); table.insert(fields, fmt(now))
   redis.call('HINCRBY', key, 'cuts', 1)
@@ -309,9 +318,7 @@ class RateLimiter:
             # again at the same instant; the horizon keeps enough slots reserved meanwhile.
             pause = reservation.wait_s + random.uniform(0.25, 1.0) * self.horizon_s
             if time.monotonic() + pause > deadline:
-                raise RateLimitTimeout(
-                    f"no slot for {self.key.model} at {self.key.base_url} within {timeout:g}s"
-                )
+                raise RateLimitTimeout(f"no slot for {self._name} within {timeout:g}s")
             time.sleep(pause)
 
     def on_success(self) -> None:
@@ -327,7 +334,6 @@ class RateLimiter:
                 FAST_GROWTH_PER_S,
                 HOLD_AFTER_CUT_S,
                 BUSY_WINDOW_S,
-                FAST_BELOW_FRACTION,
                 PROBE_ACCELERATION,
             ],
         )
@@ -338,6 +344,8 @@ class RateLimiter:
 
         Blocks every worker for `retry_after_s` (else `reset_s`, e.g. from
         `x-ratelimit-reset`), and in adaptive mode cuts the rate (multiplicative decrease).
+        Call it from the thread that acquired the request's slot: the limiter remembers
+        that slot per thread, to ignore 429s to requests sent before the last cut.
         """
         block = _block_seconds(retry_after_s, reset_s)
         sent_at: float = getattr(self._local, "slot", -1.0)
@@ -353,13 +361,15 @@ class RateLimiter:
                 sent_at,
                 DECREASE_FACTOR,
                 CUT_WINDOW_S,
+                DEEP_DECREASE_FACTOR,
+                QUICK_REPEAT_S,
             ],
         )
         if int(cut) == 1:
+            # The key, not the base URL: a URL may carry credentials (DESIGN.md point 9).
             logger.info(
-                "429 from %s at %s: rate cut to %.1f rpm, blocked %.2fs",
-                self.key.model,
-                self.key.base_url,
+                "429 on %s: rate cut to %.1f rpm, blocked %.2fs",
+                self._name,
                 float(rate),
                 block or 0.0,
             )

@@ -77,10 +77,10 @@ def get_resources() -> Resources:
 
 
 def reset_after_fork() -> None:
-    """A prefork child must not share its parent's sockets: new pool, new HTTP clients."""
-    global _resources
-    with _resources_lock:
-        if _resources is not None:
-            _resources.engine.dispose(close=False)
-            _resources.executor.shutdown(wait=False)
-        _resources = None
+    """A prefork child must not share its parent's sockets: new pool, new HTTP clients. Its
+    locks are new too: a lock some parent thread (the sweeper) held at fork stays held."""
+    global _resources, _resources_lock
+    _resources_lock = threading.Lock()
+    if _resources is not None:
+        _resources.engine.dispose(close=False)
+    _resources = None

@@ -3,6 +3,7 @@ simulator, with workers killed, Redis emptied, and the API failing in every way 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,14 +16,16 @@ import redis
 from fleet import MODELS, RunWatcher, clean_env, evalfleet, logs, run_args
 
 from evalfleet.embedded import EmbeddedRedis, LocalWorkers, free_port
+from producer.loaders.registry import load_dataset_spec
 from simulator.config import SimConfig
 from simulator.server import SimServer
 
 pytestmark = pytest.mark.integration
 
 SAMPLE = "coqa/coqa-validation-first20.jsonl"
-STORIES = 6  # the first 6 stories of the sample: 90 questions
-QUESTIONS = 90
+STORIES = 6  # the first 6 stories of the sample: 89 questions, 12 in story "0"
+QUESTIONS = 89
+FIRST_STORY_QUESTIONS = 12
 FAST_RECOVERY = {
     "EVALFLEET_SWEEP_INTERVAL_S": "2",
     "EVALFLEET_LEASE_S": "6",
@@ -32,7 +35,11 @@ FAST_RECOVERY = {
 
 @pytest.fixture
 def dataset(shared_file: Callable[[str], Path]) -> Path:
-    return shared_file(SAMPLE)
+    path = shared_file(SAMPLE)
+    stories = load_dataset_spec(str(path), limit=STORIES).stories
+    assert sum(len(s.questions) for s in stories) == QUESTIONS
+    assert len(stories[0].questions) == FIRST_STORY_QUESTIONS and stories[0].key == "0"
+    return path
 
 
 @pytest.fixture
@@ -43,7 +50,7 @@ def env_for(
         return clean_env(
             EVALFLEET_DATABASE_URL=postgres_url, EVALFLEET_BROKER_URL=redis_url,
             EVALFLEET_QUEUE=queue_name, TOGETHER_BASE_URL=sim.base_url,
-            **FAST_RECOVERY, **extra,
+            **{**FAST_RECOVERY, **extra},
         )  # fmt: skip
 
     return make
@@ -142,8 +149,6 @@ def test_api_faults_are_retried_and_the_scores_equal_a_fault_free_run(
             assert watcher.wait_for(clean_id) == "done"
     faulty = evalfleet(["report", str(run_id), "--format", "json"], env, tmp_path).stdout
     clean = evalfleet(["report", str(clean_id), "--format", "json"], env, tmp_path).stdout
-    import json
-
     for label in MODELS:
         got, want = json.loads(faulty)["models"][label], json.loads(clean)["models"][label]
         assert (got["em"], got["f1"]) == (want["em"], want["f1"])
@@ -205,7 +210,7 @@ def test_a_poison_message_is_stopped_after_a_bounded_number_of_deliveries(
     failed = [i for i in watcher.items(run_id) if i.state == "failed"]
     assert len(failed) == 2
     assert all("gave up after 3 deliveries" in (i.last_error or "") for i in failed)
-    assert watcher.answers(run_id) == 2 * (QUESTIONS - 15)  # story 0 has 15 questions
+    assert watcher.answers(run_id) == 2 * (QUESTIONS - FIRST_STORY_QUESTIONS)
 
 
 def test_a_bad_key_stops_the_run_early_with_one_clear_message(
@@ -233,19 +238,18 @@ def test_an_unknown_model_fails_fast_and_the_other_model_is_unaffected(
     with SimServer(SimConfig()) as sim:
         env = env_for(sim)
         with LocalWorkers(1, 4, env, tmp_path / "logs"):
+            # Given a fine-tuned model name the API does not know
             models = {"base": MODELS["base"], "finetuned": "me/no-such-model"}
-            run_id = start_run(dataset, env, tmp_path)
-            evalfleet(["db", "upgrade"], env, tmp_path)
+            assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
+            # When the user runs and waits
             queued = evalfleet(
                 run_args(dataset, "--limit", str(STORIES), "--wait", "--json", models=models),
                 env, tmp_path,
             )  # fmt: skip
-            watcher.wait_for(run_id)
+    # Then the run completes: the base model answered everything, the other failed fast
     assert queued.returncode == 0, queued.stderr
-    import json
-
     summary = json.loads(queued.stdout)
-    assert summary["models"]["base"]["answered"] == QUESTIONS
+    assert summary["models"]["base"]["answered"] == QUESTIONS, summary["failures"]
     assert summary["models"]["base"]["f1"] is not None
     assert summary["models"]["finetuned"]["failed"] == QUESTIONS
     assert "model not found: me/no-such-model" in summary["failures"][0]["error"]
