@@ -33,6 +33,8 @@ class RunConfig(BaseModel):
     rpm: float | None = None  # requests per minute per model, cluster-wide; None: adaptive
     tpm: float | None = None  # tokens per minute per model, cluster-wide
     budget_usd: float | None = None  # stop starting items once the run has spent this
+    # $ per million (input, output) tokens by label, fixed when the run is made
+    prices: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
 
     def generation_params(self) -> dict[str, float | int | None]:
         """Everything besides model and messages that determines a response."""

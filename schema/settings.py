@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(default=900, alias="EVALFLEET_VISIBILITY_TIMEOUT_S")
     # Seconds between sweeps that re-send items Redis lost (one worker sweeps per interval).
     sweep_interval_s: float = Field(default=30.0, alias="EVALFLEET_SWEEP_INTERVAL_S")
+    # Where the adaptive limiter starts for a (base URL, model) it has not seen in the last
+    # hour; it learns the real limit from 429s (measured: starting 5x over a 600/min limit
+    # costs about 1% of requests as 429s).
+    initial_rpm: float = Field(default=3000.0, alias="EVALFLEET_INITIAL_RPM")
+    prices_file: str | None = Field(default=None, alias="EVALFLEET_PRICES")
     lease_s: float = Field(default=180.0, alias="EVALFLEET_LEASE_S")
     worker_concurrency: int = Field(default=8, alias="EVALFLEET_WORKER_CONCURRENCY")
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from schema.accounting import spent_usd
 from schema.db import session_scope, upsert
 from schema.models import (
     OPEN_ITEM_STATES,
@@ -142,6 +143,12 @@ def start_delivery(sessions: sessionmaker[Session], item_id: int, settings: Sett
             return Delivery(run.id)
         story = session.get_one(Story, item.story_id)
         config = RunConfig.model_validate(run.config)
+        if config.budget_usd is not None:
+            spent = spent_usd(session, run.id, config.prices)
+            if spent >= config.budget_usd:
+                reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
+                close_item(session, item_id, ItemState.FAILED, reason)
+                return Delivery(run.id)
         questions = session.scalars(
             select(Question).where(Question.story_id == story.id).order_by(Question.turn)
         ).all()

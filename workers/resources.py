@@ -42,7 +42,12 @@ class Resources:
         with self._lock:
             if (key, rpm, tpm) not in self._limiters:
                 self._limiters[(key, rpm, tpm)] = RateLimiter(
-                    self.redis, key, rpm=rpm, tpm=tpm, adaptive=rpm is None
+                    self.redis,
+                    key,
+                    rpm=rpm,
+                    tpm=tpm,
+                    adaptive=rpm is None,
+                    initial_rpm=self.settings.initial_rpm,
                 )
             return self._limiters[(key, rpm, tpm)]
 

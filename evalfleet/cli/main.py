@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from evalfleet.cli.compare_cmd import compare
 from evalfleet.cli.db_cmd import db
 from evalfleet.cli.demo_cmd import demo
 from evalfleet.cli.export_cmd import export
@@ -42,7 +43,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (run, worker, status, report, export, reconcile, retry, sim, demo, db):
+for command in (run, worker, status, report, compare, export, reconcile, retry, sim, demo, db):
     cli.add_command(command)
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`evalfleet report RUN_ID`: the scores as a table, JSON or Markdown."""
+"""`evalfleet report RUN_ID`: the verdict and scores as a table, JSON, Markdown or HTML."""
 
 from __future__ import annotations
 
@@ -6,51 +6,76 @@ import json
 from pathlib import Path
 
 import click
+from rich.console import Console
 
-from aggregator.render import render_markdown, render_table
-from aggregator.summary import run_summary
-from evalfleet.cli.options import load_settings, stdout
+from aggregator.render import render_table
+from aggregator.report_data import ReportData, report_json, run_report
+from evalfleet.cli.options import load_settings, stderr, stdout
 from evalfleet.services import open_database
 
+FORMATS = ["table", "json", "markdown", "html"]
 
-@click.command()
-@click.argument("run_id", type=int)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option(
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+    help="html: one self-contained file with its plots; markdown: plots as PNG files beside "
+    "--out; json: every number, with the comparison and the diagnostics.",
+)  # fmt: skip
+
+
+out_option = click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Write to this file instead of standard output.",
 )
-def report(run_id: int, fmt: str, as_json: bool, out: Path | None) -> None:  # fmt: skip
-    """Report a run's EM/F1 per model and source domain."""
-    sessions = open_database(load_settings())
-    with sessions() as session:
-        summary = run_summary(session, run_id)
-    fmt = "json" if as_json else fmt
-    if fmt == "table" and out is None:
-        stdout.print(render_table(summary))
-        return
-    if fmt == "table":
-        from rich.console import Console
 
-        with out.open("w", encoding="utf-8") as handle:  # type: ignore[union-attr]
-            Console(file=handle, width=120).print(render_table(summary))
-        return
-    text = (
-        json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-        if fmt == "json"
-        else render_markdown(summary)
-    )
+
+def write_report(report: ReportData, fmt: str, out: Path | None) -> None:
+    """Print or write a report in one of FORMATS; Markdown plots go to OUT_STEM_files/."""
+    if fmt == "table":
+        if out is None:
+            stdout.print(render_table(report.summary))
+            return
+        with out.open("w", encoding="utf-8") as handle:
+            Console(file=handle, width=120).print(render_table(report.summary))
+    elif fmt == "json":
+        _emit(json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n", out)
+    elif fmt == "html":
+        from aggregator.html_report import render_html  # matplotlib: only when plotting
+
+        _emit(render_html(report), out)
+    else:
+        from aggregator.markdown_report import markdown_report
+
+        folder = None if out is None else f"{out.stem}_files"
+        markdown = markdown_report(report, folder)
+        for relative, png in markdown.images.items():
+            assert out is not None
+            path = out.parent / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+        _emit(markdown.text, out)
+        if out is None:
+            stderr.print("(plots are written with --out: PNG files beside the Markdown file)")
+
+
+def _emit(text: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
-    else:
-        out.write_text(text, encoding="utf-8")
-        stdout.print(f"wrote {out}")
+        return
+    out.write_text(text, encoding="utf-8")
+    stdout.print(f"wrote {out}")
+
+
+@click.command()
+@click.argument("run_id", type=int)
+@format_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@out_option
+def report(run_id: int, fmt: str, as_json: bool, out: Path | None) -> None:
+    """Report a run: the verdict (paired statistics), EM/F1 per model and source domain."""
+    sessions = open_database(load_settings())
+    with sessions() as session:
+        data = run_report(session, run_id)
+    write_report(data, "json" if as_json else fmt, out)

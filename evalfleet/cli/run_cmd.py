@@ -11,10 +11,13 @@ from aggregator.summary import run_summary
 from evalfleet.cli.options import load_settings, print_json, stderr, stdout
 from evalfleet.runner import LocalCluster, execute_run
 from evalfleet.services import open_database
+from producer.finetune_job import resolve_finetuned_model
 from producer.loaders.registry import load_dataset_spec
 from schema.errors import ConfigurationError
 from schema.payloads import HistoryMode, RunConfig
+from schema.pricing import parse_price, price_table
 from schema.settings import Settings, validate_base_url
+from workers.api import make_client
 
 
 def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]) -> dict[str, str]:
@@ -60,6 +63,33 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--max-tokens", type=int, default=128, show_default=True)
 @click.option("--seed", type=int, default=None)
+@click.option(
+    "--finetuned-job",
+    default=None,
+    metavar="FT_ID",
+    help="Take the fine-tuned model from this Together fine-tuning job.",
+)
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Reuse stored responses for identical requests.",
+)
+@click.option(
+    "--rpm",
+    type=float,
+    default=None,
+    help="Requests per minute per model, cluster-wide (default: adaptive).",
+)
+@click.option("--tpm", type=float, default=None, help="Tokens per minute per model, cluster-wide.")
+@click.option("--budget", type=float, default=None, help="Stop starting work once $ spent.")
+@click.option(
+    "--price",
+    "price_pairs",
+    multiple=True,
+    metavar="MODEL=IN,OUT",
+    help="$ per million input,output tokens (repeatable).",
+)
 @click.option("--wait/--no-wait", default=False, help="Wait with a progress bar, then report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option(
@@ -79,22 +109,45 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
 def run(
     dataset: str, split: str, limit: int | None, base: str | None, finetuned: str | None,
     model_pairs: tuple[str, ...], history: str, temperature: float, max_tokens: int,
-    seed: int | None, wait: bool, as_json: bool, local_workers: int, local_concurrency: int,
+    seed: int | None, finetuned_job: str | None, cache: bool, rpm: float | None,
+    tpm: float | None, budget: float | None, price_pairs: tuple[str, ...], wait: bool,
+    as_json: bool, local_workers: int, local_concurrency: int,
 ) -> None:  # fmt: skip
     """Evaluate models on a QA data set: one task per (story, model)."""
     settings = load_settings()
     if max_tokens < 1:
         raise ConfigurationError(f"--max-tokens must be at least 1, got {max_tokens}")
+    for name, value in (("--rpm", rpm), ("--tpm", tpm), ("--budget", budget)):
+        if value is not None and value <= 0:
+            raise ConfigurationError(f"{name} must be positive, got {value:g}")
     base_url = validate_base_url(settings.together_base_url) if settings.together_base_url else None
+    settings.api_key_for(base_url)  # a missing key is an error before anything is loaded
+    if finetuned_job:
+        if finetuned:
+            raise ConfigurationError("give --finetuned or --finetuned-job, not both")
+        client = make_client(settings, base_url, connections=2)
+        finetuned = resolve_finetuned_model(client, finetuned_job)
+    models = parse_models(base, finetuned, model_pairs)
+    prices = price_table(settings.prices_file, dict(parse_price(p) for p in price_pairs))
     config = RunConfig(
-        models=parse_models(base, finetuned, model_pairs),
+        models=models,
         history=HistoryMode(history),
         temperature=temperature,
         max_tokens=max_tokens,
         seed=seed,
         base_url=base_url,
+        cache=cache,
+        rpm=rpm,
+        tpm=tpm,
+        budget_usd=budget,
+        prices={label: prices.get(name) for label, name in models.items()},
     )
-    settings.api_key_for(base_url)  # a missing key is an error before anything is loaded
+    if budget is not None and any(p is None for p in config.prices.values()):
+        unpriced = [name for label, name in models.items() if config.prices[label] is None]
+        raise ConfigurationError(
+            f"--budget needs a price for every model; none for {', '.join(unpriced)}: "
+            "add --price MODEL=IN,OUT"
+        )
     data = load_dataset_spec(dataset, split=split, limit=limit)
     console = stderr if as_json else stdout
     outcome = execute_run(

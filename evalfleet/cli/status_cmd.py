@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from aggregator.render import render_table
 from aggregator.summary import run_summary
 from evalfleet.cli.options import load_settings, print_json, stdout
 from evalfleet.services import open_database
+
+
+def progress_line(progress: dict[str, Any]) -> str:
+    cost = progress["cost_usd"]
+    return (
+        f"answered {progress['answered']} in {progress['elapsed_s']:.0f}s, "
+        f"{progress['requests_per_s']:.1f} requests/s, "
+        f"{100 * progress['share_429']:.1f}% answered 429, "
+        f"ETA {progress['eta_s']:.0f}s, cost {'unknown' if cost is None else f'${cost:.4f}'}"
+    )
 
 
 @click.command()
@@ -22,4 +34,5 @@ def status(run_id: int, as_json: bool) -> None:
         print_json(summary)
         return
     stdout.print(f"items: {', '.join(f'{n} {s}' for s, n in summary['items'].items())}")
+    stdout.print(progress_line(summary["progress"]))
     stdout.print(render_table(summary))

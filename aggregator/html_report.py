@@ -1,0 +1,337 @@
+"""The report as ONE self-contained HTML file: inline CSS, inline SVG plots, no script, no
+network. Every piece of user text (stories, questions, answers, labels) is escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+from typing import Any
+
+from aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
+from aggregator.mcnemar import EM_RIGHT
+from aggregator.paired import (
+    ALPHA,
+    FEW_STORIES,
+    FEW_STORIES_NOTE,
+    POWER,
+    GroupComparison,
+    MetricComparison,
+    PairedComparison,
+)
+from aggregator.plots import Plot, figure_svg, report_plots
+from aggregator.render import headline, verdict_lines
+from aggregator.report_data import ReportData
+from aggregator.verdict import Verdict, format_ci, format_p, verdict
+
+__all__ = ["render_html"]
+
+_CSS = """
+:root { --ink:#202124; --muted:#5f6368; --line:#dadce0; --soft:#f6f8fa; --good:#188038;
+  --bad:#d93025; --neutral:#5f6368; --ref:#8a94a6; --other:#e8710a; }
+* { box-sizing: border-box; }
+body { margin:0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color:var(--ink); background:#fff; }
+main { max-width: 1040px; margin: 0 auto; padding: 28px 24px 64px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 40px 0 12px; padding-bottom: 6px;
+  border-bottom: 1px solid var(--line); }
+h3 { font-size: 16px; margin: 24px 0 8px; }
+.meta, .note, figcaption { color: var(--muted); font-size: 13px; }
+.verdict { border-radius: 10px; padding: 18px 22px; margin: 20px 0; border-left: 8px solid;
+  background: var(--soft); }
+.verdict.better { border-color: var(--good); background: #e6f4ea; }
+.verdict.worse { border-color: var(--bad); background: #fce8e6; }
+.verdict.unclear, .verdict.empty { border-color: var(--neutral); }
+.verdict .headline { font-size: 22px; font-weight: 700; }
+.verdict .detail { margin-top: 6px; font-size: 14px; }
+.tiles { display: flex; flex-wrap: wrap; gap: 10px; margin-top: 14px; }
+.tile { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px;
+  min-width: 150px; }
+.tile .k { font-size: 12px; color: var(--muted); }
+.tile .v { font-size: 20px; font-weight: 650; font-variant-numeric: tabular-nums; }
+.tile .s { font-size: 12px; color: var(--muted); }
+table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0 4px;
+  font-variant-numeric: tabular-nums; }
+th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: right; }
+td { white-space: nowrap; } td.text { white-space: normal; }
+.ci { color: var(--muted); font-size: 12px; }
+.wide { overflow-x: auto; }
+th { background: var(--soft); font-weight: 600; }
+th:first-child, td:first-child, td.text, th.text { text-align: left; }
+tr.overall td { font-weight: 700; }
+.pos { color: var(--good); } .neg { color: var(--bad); }
+figure { margin: 16px 0; }
+figure svg { width: 100%; height: auto; display: block; }
+.columns { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; }
+@media (max-width: 800px) { .columns { grid-template-columns: 1fr; } }
+.change { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin: 10px 0; }
+.change .where { font-size: 12px; color: var(--muted); }
+.change .q { font-weight: 600; margin: 2px 0 6px; white-space: pre-wrap; }
+.change .ans { display: grid; grid-template-columns: 110px 1fr 80px; gap: 8px; font-size: 14px;
+  padding: 2px 0; }
+.change .who { color: var(--muted); overflow-wrap: anywhere; }
+.change .said { white-space: pre-wrap; overflow-wrap: anywhere; }
+.change .f1 { text-align: right; font-variant-numeric: tabular-nums; }
+.change .gold { font-size: 14px; margin-top: 4px; }
+.change blockquote { margin: 8px 0 2px; padding: 6px 10px; background: var(--soft);
+  border-left: 3px solid var(--line); font-size: 13px; color: #3c4043; white-space: pre-wrap; }
+.badge { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 12px;
+  background: var(--soft); border: 1px solid var(--line); }
+footer { margin-top: 48px; color: var(--muted); font-size: 13px; }
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float) -> str:
+    css = "pos" if value > 0 else "neg" if value < 0 else ""
+    return f'<span class="{css}">{value:+.1f}</span>'
+
+
+def _difference(metric: MetricComparison) -> str:
+    """Coloured only when significant: a sign alone is no finding."""
+    if not metric.significant:
+        return f"{metric.difference:+.1f}"
+    return _signed(metric.difference)
+
+
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f'<span class="ci">[{ci[0]:+.1f}, {ci[1]:+.1f}]</span>'
+
+
+def _p(p: float | None) -> str:
+    return "-" if p is None else "&lt;0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _tile(key: str, value: str, sub: str) -> str:
+    return (
+        f'<div class="tile"><div class="k">{_e(key)}</div><div class="v">{value}</div>'
+        f'<div class="s">{_e(sub)}</div></div>'
+    )
+
+
+def _verdict_block(comparison: PairedComparison) -> str:
+    v: Verdict = verdict(comparison)
+    parts = [
+        f'<section class="verdict {v.kind}" data-verdict="{v.kind}">',
+        f'<div class="headline">{_e(v.headline)}</div>',
+        f'<div class="detail">{_e(v.detail)}</div>',
+    ]
+    group = comparison.overall
+    if group is not None:
+        f1, em, o = group.f1, group.em, group.f1_outcomes
+        parts.append('<div class="tiles">')
+        for name, metric in (("ΔF1", f1), ("ΔEM", em)):
+            sub = f"{format_ci(metric.ci)}, {format_p(metric.p_value)}"
+            parts.append(_tile(name, _difference(metric), sub))
+        parts.append(
+            _tile(
+                "McNemar on EM", format_p(group.mcnemar.p_value),
+                f"{group.mcnemar.fixed} fixed, {group.mcnemar.broke} broke",
+            )
+        )  # fmt: skip
+        parts.append(_tile("F1 per question", f"{o.wins}/{o.ties}/{o.losses}", "win / tie / loss"))
+        parts.append(
+            _tile(
+                "Smallest detectable", f"{_num(f1.mde)} F1",
+                f"{_num(em.mde)} EM; {POWER:.0%} power, α = {ALPHA}",
+            )
+        )  # fmt: skip
+        parts.append(
+            _tile("Questions", str(group.questions), f"in {group.stories} stories, both answered")
+        )
+        parts.append("</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _models_table(summary: dict[str, Any]) -> str:
+    rows = []
+    for label, m in summary["models"].items():
+        rows.append(
+            f"<tr><td>{_e(label)}</td><td class='text'>{_e(m['model'])}</td>"
+            f"<td>{m['questions']}</td><td>{m['answered']}</td><td>{m['failed']}</td>"
+            f"<td>{m['scored']}</td><td>{_num(m['em'])}</td><td>{_num(m['f1'])}</td>"
+            f"<td>{m['completion_tokens']:,}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>label</th><th class='text'>model</th><th>questions</th>"
+        "<th>answered</th><th>failed</th><th>scored</th><th>EM</th><th>F1</th>"
+        "<th>completion tokens</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _group_row(group: GroupComparison, overall: bool) -> str:
+    f1, em, o = group.f1, group.em, group.f1_outcomes
+    return (
+        f"<tr{' class=overall' if overall else ''}><td>{_e(group.domain)}</td>"
+        f"<td>{group.questions} ({group.stories})</td>"
+        f"<td>{_num(f1.reference)} → {_num(f1.other)}</td>"
+        f"<td>{_difference(f1)} {_ci(f1.ci)}</td><td>{_p(f1.p_value)}</td>"
+        f"<td>{_num(em.reference)} → {_num(em.other)}</td>"
+        f"<td>{_difference(em)} {_ci(em.ci)}</td>"
+        f"<td>{_p(group.mcnemar.p_value)}</td>"
+        f"<td>{o.wins}/{o.ties}/{o.losses}</td></tr>"
+    )
+
+
+def _domain_table(comparison: PairedComparison) -> str:
+    ref, other = _e(comparison.reference), _e(comparison.other)
+    rows = [_group_row(g, False) for g in comparison.domains]
+    if comparison.overall is not None:
+        rows.append(_group_row(comparison.overall, True))
+    return (
+        f"<div class='wide'><table><thead><tr><th>domain</th><th>questions (stories)</th>"
+        f"<th>F1 {ref} → {other}</th><th>ΔF1 [95% CI]</th><th>p</th><th>EM</th>"
+        f"<th>ΔEM [95% CI]</th><th>McNemar p</th><th>F1 win/tie/loss</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    ) + (
+        f"<p class='note'>{_e(FEW_STORIES_NOTE)}</p>"
+        if any(g.stories < FEW_STORIES for g in comparison.domains)
+        else ""
+    )
+
+
+def _figure(plot: Plot) -> str:
+    return (
+        f'<figure id="plot-{_e(plot.name)}">{figure_svg(plot)}'
+        f"<figcaption>{_e(plot.caption)}</figcaption></figure>"
+    )
+
+
+def _diagnostics_table(diagnostics: Diagnostics) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(m.label)}</td><td>{m.answers}</td><td>{_num(m.mean_words)}</td>"
+        f"<td>{_num(m.median_words)}</td><td>{m.verbose_misses}</td>"
+        f"<td>{_num(None if m.verbose_share is None else 100 * m.verbose_share)}%</td></tr>"
+        for m in diagnostics.models
+    )
+    return (
+        "<table><thead><tr><th>label</th><th>answers</th><th>mean words</th>"
+        "<th>median words</th><th>hold a gold answer, fail EM</th><th>share</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        f"<p class='note'>An answer that holds a gold answer (normalized, as whole words) but "
+        f"fails exact match (EM &lt; {EM_RIGHT}) is right but too wordy: verbosity, not "
+        "ignorance.</p>"
+    )
+
+
+def _change(q: ChangedQuestion, reference: str, other: str) -> str:
+    gold = " | ".join(q.references)
+    return (
+        '<article class="change">'
+        f'<div class="where">{_e(q.source)} · story {_e(q.story_key)} · turn {q.turn} · '
+        f"ΔF1 {_signed(q.change)}</div>"
+        f'<div class="q">{_e(q.question)}</div>'
+        f'<div class="ans"><span class="who">{_e(reference)}</span>'
+        f'<span class="said">{_e(q.reference_answer)}</span>'
+        f'<span class="f1">F1 {q.reference_f1:.0f}</span></div>'
+        f'<div class="ans"><span class="who">{_e(other)}</span>'
+        f'<span class="said">{_e(q.other_answer)}</span>'
+        f'<span class="f1">F1 {q.other_f1:.0f}</span></div>'
+        f'<div class="gold"><span class="badge">gold</span> {_e(gold)}</div>'
+        f"<blockquote>{_e(q.excerpt)}</blockquote></article>"
+    )
+
+
+def _change_section(changes: ChangeLists) -> str:
+    ref, other = changes.reference, changes.other
+    parts = [f"<h2>What {_e(other)} fixed and broke against {_e(ref)}</h2>"]
+    for name, total, items, order in (
+        ("fixed", changes.fixed_total, changes.fixed, "largest gain first"),
+        ("broke", changes.broke_total, changes.broke, "largest loss first"),
+    ):
+        parts.append(
+            f'<h3 id="{name}-{_e(other)}">{name.capitalize()}: {total} questions '
+            f"(F1 {'up' if name == 'fixed' else 'down'}; {len(items)} shown, {order})</h3>"
+        )
+        parts += [_change(q, ref, other) for q in items]
+        if not items:
+            parts.append("<p class='note'>None.</p>")
+    return "\n".join(parts)
+
+
+def _left_out(summary: dict[str, Any]) -> str:
+    failures = summary["failures"]
+    if not failures:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(f['model'])}</td><td>{_e(f['story'])}</td><td>{f['turn']}</td>"
+        f"<td class='text'>{_e(f['error'])}</td></tr>"
+        for f in failures
+    )
+    more = summary["failures_total"] - len(failures)
+    return (
+        "<h2>Left out of the scores</h2><p class='note'>Failed API calls are never scored as "
+        "wrong answers; these questions are left out of every score.</p>"
+        "<table><thead><tr><th>model</th><th>story</th><th>turn</th><th class='text'>error</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+        + (f"<p class='note'>… and {more} more.</p>" if more > 0 else "")
+    )
+
+
+def _method(comparisons: Iterable[PairedComparison]) -> str:
+    resamples = next((c.resamples for c in comparisons), 0)
+    return (
+        "<footer><p><b>How to read this.</b> Differences are the other model minus the "
+        "reference (the run's first model), in points on the official 0-100 scale, on the "
+        "questions both answered. 95% intervals: a paired bootstrap over stories (the turns "
+        f"of a story are correlated), {resamples} resamples with a fixed seed, as a t interval "
+        "on the bootstrap standard error with stories − 1 degrees of freedom (a plain "
+        "percentile interval was too narrow with 20 stories: see bench/calibration.py). "
+        "p-values come from the same test. McNemar: exact binomial test on right/wrong "
+        f"answers, right meaning EM ≥ {EM_RIGHT} (EM is fractional with several references); it "
+        "treats questions as independent. Smallest detectable difference: (t<sub>0.975</sub> "
+        "+ t<sub>0.8</sub>) × standard error: a true difference this large is found 80% of "
+        "the time. Each domain is tested on its own, without a correction for testing "
+        "several: with five domains, one may look significant by chance.</p>"
+        "<p>Made by evalfleet.</p></footer>"
+    )
+
+
+def _sections(report: ReportData, plots: list[Plot]) -> Iterable[str]:
+    summary = report.summary
+    by_name = {p.name: p for p in plots}
+    yield f"<h1>{_e(report.title)}</h1>"
+    yield f"<p class='meta'>{_e(headline(summary))}</p>"
+    if report.comparisons:
+        yield from (_verdict_block(c) for c in report.comparisons)
+    else:
+        yield from (f"<p>{_e(line)}</p>" for line in verdict_lines(summary))
+    yield "<h2>Scores</h2>" + _models_table(summary)
+    if "scores" in by_name:
+        yield "<h2>Where the difference is</h2>" + _figure(by_name["scores"])
+    for i, comparison in enumerate(report.comparisons, start=1):
+        yield f"<h3>{_e(comparison.other)} against {_e(comparison.reference)}, per domain</h3>"
+        if f"difference-{i}" in by_name:
+            yield _figure(by_name[f"difference-{i}"])
+        yield _domain_table(comparison)
+    if "f1-distribution" in by_name:
+        yield (
+            "<h2>How the models answer</h2><div class='columns'>"
+            + _figure(by_name["f1-distribution"])
+            + _figure(by_name["answer-length"])
+            + "</div>"
+            + _diagnostics_table(report.diagnostics)
+        )
+    yield from (_change_section(c) for c in report.diagnostics.changes)
+    yield _left_out(summary)
+    yield _method(report.comparisons)
+
+
+def render_html(report: ReportData) -> str:
+    """The whole report as one HTML document."""
+    plots = report_plots(report)
+    body = "\n".join(s for s in _sections(report, plots) if s)
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(report.title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>\n{body}\n</main></body></html>\n"
+    )

@@ -1,0 +1,99 @@
+"""The full report as Markdown, with its plots as PNG files in a folder beside it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+
+from aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
+from aggregator.mcnemar import EM_RIGHT
+from aggregator.plots import figure_png, report_plots
+from aggregator.render import render_markdown
+from aggregator.report_data import ReportData
+
+__all__ = ["MarkdownReport", "markdown_report", "md_text"]
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+@dataclass(frozen=True)
+class MarkdownReport:
+    text: str
+    images: dict[str, bytes]  # relative path (as linked from the text) -> PNG bytes
+
+
+def md_text(text: str) -> str:
+    """User text shown verbatim: no markup, no HTML, one line."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", escape(" ".join(text.split()), quote=False))
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _diagnostics(diagnostics: Diagnostics) -> list[str]:
+    lines = [
+        "",
+        "## How the models answer",
+        "",
+        f'On the {diagnostics.scored_questions} scored questions. "Hold gold, fail EM": the '
+        f"answer contains a gold answer (normalized, whole words) yet its EM is below "
+        f"{EM_RIGHT}: right, but too wordy.",
+        "",
+        "| label | answers | mean words | median words | hold gold, fail EM | share |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in diagnostics.models:
+        share = None if m.verbose_share is None else 100 * m.verbose_share
+        lines.append(
+            f"| {md_text(m.label)} | {m.answers} | {_num(m.mean_words)} | "
+            f"{_num(m.median_words)} | {m.verbose_misses} | {_num(share)}% |"
+        )
+    return lines
+
+
+def _change(q: ChangedQuestion, reference: str, other: str) -> list[str]:
+    return [
+        f"- **{md_text(q.question)}** ({md_text(q.source)}, story {md_text(q.story_key)}, "
+        f"turn {q.turn}, ΔF1 {q.change:+.0f})",
+        f"  - {md_text(reference)}: {md_text(q.reference_answer)} (F1 {q.reference_f1:.0f})",
+        f"  - {md_text(other)}: {md_text(q.other_answer)} (F1 {q.other_f1:.0f})",
+        f"  - gold: {' / '.join(md_text(r) for r in q.references)}",
+        f"  - story: {md_text(q.excerpt)}",
+    ]
+
+
+def _changes(changes: ChangeLists) -> list[str]:
+    ref, other = md_text(changes.reference), md_text(changes.other)
+    lines = ["", f"## What {other} fixed and broke against {ref}"]
+    for name, total, items in (
+        ("Fixed", changes.fixed_total, changes.fixed),
+        ("Broke", changes.broke_total, changes.broke),
+    ):
+        direction = "up" if name == "Fixed" else "down"
+        lines += ["", f"### {name}: {total} questions (F1 {direction}; largest change first)", ""]
+        lines += [line for q in items for line in _change(q, changes.reference, changes.other)]
+        if not items:
+            lines.append("None.")
+    return lines
+
+
+def markdown_report(report: ReportData, image_folder: str | None) -> MarkdownReport:
+    """The Markdown text; with `image_folder` (relative to the Markdown file) also its plots."""
+    lines = [render_markdown(report.summary).rstrip("\n")]
+    images: dict[str, bytes] = {}
+    if image_folder is not None:
+        plots = report_plots(report)
+        if plots:
+            lines += ["", "## Plots"]
+        for plot in plots:
+            path = f"{image_folder}/{plot.name}.png"
+            images[path] = figure_png(plot)
+            lines.append("")
+            lines += [f"![{md_text(plot.caption)}]({path})", "", f"*{md_text(plot.caption)}*"]
+    if report.diagnostics.scored_questions:
+        lines += _diagnostics(report.diagnostics)
+    for changes in report.diagnostics.changes:
+        lines += _changes(changes)
+    return MarkdownReport("\n".join(lines).rstrip("\n") + "\n", images)

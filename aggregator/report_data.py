@@ -1,0 +1,66 @@
+"""Everything a report shows, gathered once: summary, paired comparisons, diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aggregator.diagnostics import Diagnostics, compute_diagnostics, diagnostics_to_json
+from aggregator.paired import PairedComparison, compare_all
+from aggregator.scored import ScoredTurn, load_scored_turns
+from aggregator.summary import get_run, summarize_run
+from schema.models import Story
+
+__all__ = ["ReportData", "build_report", "load_story_texts", "report_json", "run_report"]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What every report format renders. `summary` is the JSON-ready summary (with its
+    `comparison` key); `comparisons` and `diagnostics` the same results as typed values."""
+
+    title: str
+    summary: dict[str, Any]
+    comparisons: tuple[PairedComparison, ...]
+    diagnostics: Diagnostics
+
+
+def load_story_texts(session: Session, run_id: int) -> dict[str, str]:
+    """Story text by story key, for the excerpts of the fixed and broke lists."""
+    rows = session.execute(select(Story.key, Story.text).where(Story.run_id == run_id))
+    return {row.key: row.text for row in rows}
+
+
+def build_report(
+    title: str,
+    summary: dict[str, Any],
+    turns: Sequence[ScoredTurn],
+    comparisons: Sequence[PairedComparison],
+    stories: dict[str, str],
+) -> ReportData:
+    return ReportData(
+        title=title,
+        summary=summary,
+        comparisons=tuple(comparisons),
+        diagnostics=compute_diagnostics(turns, stories),
+    )
+
+
+def run_report(session: Session, run_id: int) -> ReportData:
+    """The full report of one run."""
+    run = get_run(session, run_id)
+    turns = load_scored_turns(session, run_id)
+    comparisons = compare_all(turns)
+    summary = summarize_run(session, run, turns, comparisons)
+    return build_report(
+        f"evalfleet run {run_id}", summary, turns, comparisons, load_story_texts(session, run_id)
+    )
+
+
+def report_json(report: ReportData) -> dict[str, Any]:
+    """The machine form: the summary (with `comparison`) plus `diagnostics`."""
+    return {**report.summary, "diagnostics": diagnostics_to_json(report.diagnostics)}

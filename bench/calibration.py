@@ -1,0 +1,247 @@
+"""Calibration of the paired comparison: A/A false positives and power, on the CoQA sample.
+
+    .venv/bin/python bench/calibration.py [--seeds 200] [--temperature 0.7] [--processes 2]
+
+A/A: the same simulated model twice with sampling noise under two different seeds; the
+null hypothesis is true, so at alpha = 0.05 about 5% of comparisons should be declared
+significant (the 95% interval on the F1 difference excludes 0). Done for both simulated
+models (sim-base: verbose, whose EM hardly varies; sim-finetuned: concise).
+
+Power: sim-base against itself with a known improvement injected (a random share of its
+questions answered with the gold answer: F1 and EM become 1 there), and sim-base against
+sim-finetuned. The answers come from the simulator's reader called directly with the very
+messages and random generators the simulator's server would use (no HTTP: fast).
+
+Prints a few human lines, then one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aggregator.bootstrap import bootstrap_means, resample_counts  # noqa: E402
+from aggregator.metrics import score_turn  # noqa: E402
+from aggregator.paired import ALPHA, DEFAULT_RESAMPLES, PairedQuestion, compare_group  # noqa: E402
+from producer.loaders.registry import load_dataset_spec  # noqa: E402
+from schema.payloads import HistoryMode  # noqa: E402
+from simulator.config import DEFAULT_MODELS  # noqa: E402
+from simulator.conversation import (  # noqa: E402
+    Conversation,
+    greedy_rng,
+    parse_messages,
+    sampling_rng,
+)
+from simulator.reader import answer  # noqa: E402
+from workers.prompts import build_messages  # noqa: E402
+
+SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
+BASE, FINETUNED = "evalfleet/sim-base", "evalfleet/sim-finetuned"
+INJECTED_SHARES = (0.01, 0.02, 0.03, 0.05)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Turn:
+    story_key: str
+    source: str
+    turn: int
+    messages: list[dict[str, str]]
+    conversation: Conversation
+    references: tuple[str, ...]
+
+
+_TURNS: list[Turn] = []  # filled before the worker processes fork
+
+
+def load_turns(path: Path) -> list[Turn]:
+    dataset = load_dataset_spec(str(path))
+    turns = []
+    for story in dataset.stories:
+        questions = [(q.turn, q.text, q.references) for q in story.questions]
+        for q in story.questions:
+            messages = build_messages(story.text, questions, q.turn, HistoryMode.GOLD)
+            turns.append(
+                Turn(
+                    story.key, story.source, q.turn, messages,
+                    parse_messages(messages), q.references,
+                )
+            )  # fmt: skip
+    return turns
+
+
+def generate(job: tuple[str, int, float]) -> tuple[FloatArray, FloatArray]:
+    """EM and F1 of every question for one (model, sampling seed), as the server answers."""
+    model, seed, temperature = job
+    kind = DEFAULT_MODELS[model]
+    em, f1 = [], []
+    for t in _TURNS:
+        c = t.conversation
+        text = answer(
+            kind, c.story, c.question, greedy_rng(model, t.messages), temperature,
+            history=c.history,
+            sampling_rng=sampling_rng(model, t.messages, seed, temperature),
+        )  # fmt: skip
+        score = score_turn(t.references, text)
+        em.append(score.em)
+        f1.append(score.f1)
+    return np.array(em), np.array(f1)
+
+
+def paired(
+    reference: tuple[FloatArray, FloatArray], other: tuple[FloatArray, FloatArray]
+) -> list[PairedQuestion]:
+    return [
+        PairedQuestion(t.story_key, t.source, t.turn,
+                       float(reference[0][i]), float(reference[1][i]),
+                       float(other[0][i]), float(other[1][i]))
+        for i, t in enumerate(_TURNS)
+    ]  # fmt: skip
+
+
+def percentile_significant(
+    questions: list[PairedQuestion], metric: str, rng: np.random.Generator
+) -> bool:
+    """The plain 95% percentile interval of the story bootstrap: what calibration replaced."""
+    keys = list(dict.fromkeys(q.story_key for q in questions))
+    index = {k: i for i, k in enumerate(keys)}
+    clusters = np.array([index[q.story_key] for q in questions])
+    diff = np.array(
+        [getattr(q, f"other_{metric}") - getattr(q, f"reference_{metric}") for q in questions]
+    )
+    totals = np.bincount(clusters, weights=diff, minlength=len(keys)).astype(np.float64)
+    sizes = np.bincount(clusters, minlength=len(keys)).astype(np.float64)
+    means = bootstrap_means(totals, sizes, resample_counts(rng, len(keys), DEFAULT_RESAMPLES))
+    low, high = np.quantile(means, [ALPHA / 2, 1 - ALPHA / 2])
+    return bool(low > 0 or high < 0)
+
+
+def rate(flags: list[bool]) -> float:
+    return round(float(np.mean(flags)), 4) if flags else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=200, help="A/A comparisons per model")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--dataset", type=Path, default=SAMPLE)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    _TURNS.extend(load_turns(args.dataset))
+    jobs = [(m, s, args.temperature) for m in (BASE, FINETUNED) for s in range(2 * args.seeds)]
+    with multiprocessing.get_context("fork").Pool(args.processes) as pool:
+        results = dict(zip(jobs, pool.map(generate, jobs, chunksize=8), strict=True))
+    generated = time.perf_counter() - started
+
+    rng = np.random.default_rng(12345)
+    aa: dict[str, dict[str, list[bool]]] = {}
+    abs_diff: dict[str, list[float]] = {}
+    for model in (BASE, FINETUNED):
+        flags: dict[str, list[bool]] = {"f1": [], "em": [], "mcnemar": [], "percentile_f1": [],
+                                        "percentile_em": []}  # fmt: skip
+        for s in range(args.seeds):
+            a = results[(model, 2 * s, args.temperature)]
+            b = results[(model, 2 * s + 1, args.temperature)]
+            questions = paired(a, b)
+            group = compare_group(questions, "overall", rng, DEFAULT_RESAMPLES)
+            flags["f1"].append(group.f1.significant)
+            flags["em"].append(group.em.significant)
+            flags["mcnemar"].append(group.mcnemar.p_value < ALPHA)
+            flags["percentile_f1"].append(percentile_significant(questions, "f1", rng))
+            flags["percentile_em"].append(percentile_significant(questions, "em", rng))
+            abs_diff.setdefault(model, []).append(abs(group.f1.difference))
+        aa[model] = flags
+
+    power: list[dict[str, Any]] = []
+    for share in INJECTED_SHARES:
+        detected, true_effect, realized, mdes = [], [], [], []
+        for s in range(args.seeds):
+            a = results[(BASE, 2 * s, args.temperature)]
+            b_em, b_f1 = (x.copy() for x in results[(BASE, 2 * s + 1, args.temperature)])
+            true_effect.append(share * float(np.mean(1 - b_f1)) * 100)
+            fixed = rng.random(len(b_f1)) < share
+            b_em[fixed], b_f1[fixed] = 1.0, 1.0
+            group = compare_group(paired(a, (b_em, b_f1)), "overall", rng, DEFAULT_RESAMPLES)
+            detected.append(group.f1.significant and group.f1.difference > 0)
+            realized.append(group.f1.difference)
+            mdes.append(group.f1.mde or float("nan"))
+        power.append(
+            {
+                "share_answered_with_gold": share,
+                "expected_f1_difference": round(float(np.mean(true_effect)), 3),
+                "mean_realized_f1_difference": round(float(np.mean(realized)), 3),
+                "mean_mde_f1": round(float(np.mean(mdes)), 3),
+                "detected": rate(detected),
+            }
+        )
+    real = [
+        compare_group(
+            paired(results[(BASE, 2 * s, args.temperature)],
+                   results[(FINETUNED, 2 * s, args.temperature)]),
+            "overall", rng, DEFAULT_RESAMPLES,
+        )
+        for s in range(args.seeds)
+    ]  # fmt: skip
+
+    pooled = {k: aa[BASE][k] + aa[FINETUNED][k] for k in aa[BASE]}
+    n = len(pooled["f1"])
+    out = {
+        "benchmark": "calibration",
+        "dataset": str(args.dataset.name),
+        "stories": len({t.story_key for t in _TURNS}),
+        "questions": len(_TURNS),
+        "temperature": args.temperature,
+        "resamples": DEFAULT_RESAMPLES,
+        "alpha": ALPHA,
+        "seeds": args.seeds,
+        "aa_comparisons": n,
+        "aa_false_positive_rate": rate(pooled["f1"]),
+        "aa_false_positive_rate_em": rate(aa[FINETUNED]["em"]),
+        "aa_mcnemar_rate": rate(aa[FINETUNED]["mcnemar"]),
+        "aa_percentile_bootstrap_rate": rate(pooled["percentile_f1"]),
+        "aa_monte_carlo_se": round(float(np.sqrt(ALPHA * (1 - ALPHA) / n)), 4),
+        "aa_by_model": {
+            model: {
+                **{f"{k}_rate": rate(v) for k, v in flags.items()},
+                "mean_abs_f1_difference": round(float(np.mean(abs_diff[model])), 3),
+            }
+            for model, flags in aa.items()
+        },
+        "power_injected": power,
+        "power_finetuned_vs_base": rate([g.f1.significant and g.f1.difference > 0 for g in real]),
+        "finetuned_vs_base_mean_f1_difference": round(
+            float(np.mean([g.f1.difference for g in real])), 2
+        ),
+        "generation_s": round(generated, 1),
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    print(
+        f"A/A, {n} comparisons ({args.seeds} seeds x 2 models, T={args.temperature}): "
+        f"F1 interval excludes 0 in {out['aa_false_positive_rate']:.1%} "
+        f"(plain percentile bootstrap: {out['aa_percentile_bootstrap_rate']:.1%}); "
+        f"McNemar (sim-finetuned) {out['aa_mcnemar_rate']:.1%}"
+    )
+    for p in power:
+        print(
+            f"injected +{p['expected_f1_difference']:.2f} F1 (MDE {p['mean_mde_f1']:.2f}): "
+            f"detected {p['detected']:.0%}"
+        )
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
