@@ -49,7 +49,7 @@ def summarize_run(
     scores = compute_scores(turns)
     if run.state == RunState.DONE.value:
         scores = stored_scores(session, run_id) or scores
-    usage = usage_by_label(session, run_id, config.prices)
+    usage = usage_by_label(session, run_id, config.models, config.prices)
     by_label = {
         label: model_entry(model, label, scores, usage[label])
         for label, model in config.models.items()

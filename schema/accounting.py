@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -22,9 +22,13 @@ class Usage:
 
 
 def usage_by_label(
-    session: Session, run_id: int, prices: Mapping[str, tuple[float, float] | None]
+    session: Session,
+    run_id: int,
+    labels: Iterable[str],
+    prices: Mapping[str, tuple[float, float] | None],
 ) -> dict[str, Usage]:
-    """Tokens of answers bought for this run (cached answers cost nothing)."""
+    """Tokens of answers bought for this run (cached answers cost nothing); the cost is None
+    for a label without a price."""
     tokens = {
         label: (int(p or 0), int(c or 0))
         for label, p, c in session.execute(
@@ -46,7 +50,8 @@ def usage_by_label(
         )
     }
     usage = {}
-    for label, price in prices.items():
+    for label in labels:
+        price = prices.get(label)
         prompt, completion = tokens.get(label, (0, 0))
         api_calls, rate_limited = calls.get(label, (0, 0))
         usage[label] = Usage(
@@ -58,4 +63,5 @@ def usage_by_label(
 def spent_usd(
     session: Session, run_id: int, prices: Mapping[str, tuple[float, float] | None]
 ) -> float:
-    return sum(u.cost_usd or 0.0 for u in usage_by_label(session, run_id, prices).values())
+    usage = usage_by_label(session, run_id, prices, prices)
+    return sum(u.cost_usd or 0.0 for u in usage.values())

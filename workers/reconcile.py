@@ -21,7 +21,7 @@ from schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
 from workers.completion import claim_aggregation
 
 logger = logging.getLogger(__name__)
-INSPECT_TIMEOUT_S = 3.0
+INSPECT_TIMEOUT_S = 1.0
 AGGREGATION_GRACE_S = 60.0  # an aggregation claimed longer ago than this was lost
 
 
@@ -47,7 +47,7 @@ def held_by_workers(celery: Celery) -> set[int] | None:
     None when the workers could not be asked."""
     try:
         inspector = celery.control.inspect(timeout=INSPECT_TIMEOUT_S)
-        replies = [inspector.active(), inspector.reserved(), inspector.scheduled()]
+        replies = [inspector.scheduled(), inspector.reserved(), inspector.active()]
     except Exception as exc:  # noqa: BLE001 - the broker itself may be down
         logger.warning("cannot ask the workers what they hold: %s", exc)
         return None
@@ -94,8 +94,11 @@ def reconcile_run(
         )
     open_ids = [item.id for item in open_items]
     now = utcnow()
+    # Ask in the order a message travels (queue, then scheduled, reserved, active), so one
+    # moving on while we ask is seen twice rather than not at all.
+    queued = queued_in_redis(celery, queue) if open_ids else set()
     held = (held_by_workers(celery) or set()) if open_ids else set()
-    in_flight = held | (queued_in_redis(celery, queue) if open_ids else set())
+    in_flight = queued | held
     # A running item whose lease is alive has a live holder (the lease is renewed before
     # every request); only pending items no one holds, and items whose holder stopped
     # renewing, are lost. Resending one that was not lost is harmless: the lease makes the

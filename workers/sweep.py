@@ -4,6 +4,7 @@ active run, so lost messages are re-sent without anyone typing `evalfleet reconc
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from celery import Celery
@@ -14,6 +15,14 @@ from workers.resources import get_resources
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "evalfleet:sweep:{queue}"
+# Held while sweeping and across fork(): a prefork child must never be born while the
+# sweeper thread holds a database-pool or Redis lock, or the child waits on it forever.
+_sweeping = threading.Lock()
+os.register_at_fork(
+    before=_sweeping.acquire,
+    after_in_parent=_sweeping.release,
+    after_in_child=_sweeping.release,
+)
 
 
 def sweep_once(celery: Celery, redis: Redis, queue: str, interval_s: float) -> int:
@@ -38,7 +47,8 @@ def start_sweeper(celery: Celery, interval_s: float) -> threading.Thread | None:
     def loop() -> None:
         while not stop.wait(interval_s):
             try:
-                resent = sweep_once(celery, redis, queue, interval_s)
+                with _sweeping:
+                    resent = sweep_once(celery, redis, queue, interval_s)
                 if resent:
                     logger.warning("sweep: re-sent %s lost items", resent)
             except Exception:  # the sweep must outlive a broker or database restart

@@ -126,14 +126,14 @@ def test_api_faults_are_retried_and_the_scores_equal_a_fault_free_run(
     dataset: Path, env_for: Callable[..., dict[str, str]], watcher: RunWatcher, tmp_path: Path
 ) -> None:
     # Given an API that answers 429, 503, 500, times out, resets connections, sends a body
-    # that is not JSON and empty answers, about a third of the time in all
+    # that is not JSON and empty answers, a quarter of the time in all
     faults = SimConfig(
-        latency_ms_mean=5, fault_429=0.1, fault_503=0.05, fault_500=0.05, fault_timeout=0.02,
-        fault_malformed=0.03, fault_empty=0.03, fault_reset=0.03, timeout_s=4, seed=7,
+        latency_ms_mean=5, fault_429=0.03, fault_503=0.05, fault_500=0.05, fault_timeout=0.01,
+        fault_malformed=0.03, fault_empty=0.03, fault_reset=0.03, timeout_s=3, seed=7,
     )  # fmt: skip
     with SimServer(faults) as sim:
-        env = env_for(sim, EVALFLEET_REQUEST_ATTEMPTS="6")
-        with LocalWorkers(2, 4, env, tmp_path / "logs"):
+        env = env_for(sim, EVALFLEET_REQUEST_ATTEMPTS="6", EVALFLEET_API_TIMEOUT_S="1")
+        with LocalWorkers(2, 8, env, tmp_path / "logs"):
             run_id = start_run(dataset, env, tmp_path, "--no-cache")
             state = watcher.wait_for(run_id, timeout=240)
         injected = sim.stats()["faults"]
@@ -163,7 +163,7 @@ def test_an_item_that_exhausts_its_retries_fails_with_its_error_and_retry_reruns
         env = env_for(
             sim, EVALFLEET_REQUEST_ATTEMPTS="2", EVALFLEET_TASK_MAX_RETRIES="1",
         )  # fmt: skip
-        with LocalWorkers(1, 4, env, tmp_path / "logs"):
+        with LocalWorkers(1, 16, env, tmp_path / "logs"):
             run_id = start_run(dataset, env, tmp_path)
             # When every retry is spent
             state = watcher.wait_for(run_id, timeout=120)
@@ -174,7 +174,7 @@ def test_an_item_that_exhausts_its_retries_fails_with_its_error_and_retry_reruns
     assert all("503" in (i.last_error or "") for i in items), [i.last_error for i in items]
     # And once the API recovers, `evalfleet retry` completes the run
     with SimServer(SimConfig(port=port)) as sim:
-        with LocalWorkers(1, 4, env, tmp_path / "logs-retry"):
+        with LocalWorkers(1, 16, env, tmp_path / "logs-retry"):
             retried = evalfleet(["retry", str(run_id)], env, tmp_path)
             assert retried.returncode == 0, retried.stderr
             assert watcher.wait_for(run_id) == "done"
