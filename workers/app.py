@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery.signals import worker_process_init, worker_ready
@@ -11,6 +12,7 @@ from schema.settings import get_settings
 from workers.resources import reset_after_fork
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+POOL_ENV = "EVALFLEET_WORKER_POOL"  # set by `evalfleet worker --pool`
 
 app = make_celery(get_settings(), get_settings().broker_url or DEFAULT_BROKER_URL)
 app.conf.include = ["workers.tasks"]
@@ -18,9 +20,13 @@ app.conf.include = ["workers.tasks"]
 
 @worker_ready.connect
 def _start_sweeper(**_kwargs: Any) -> None:
-    from workers.sweep import start_sweeper
+    # Not under prefork: a thread in the parent can hold a lock (even stderr's) at the
+    # moment a child is forked, and the child then hangs at birth. Prefork workers hand a
+    # dead child's task back at once (task_reject_on_worker_lost); threads workers sweep.
+    if os.environ.get(POOL_ENV, "threads") != "prefork":
+        from workers.sweep import start_sweeper
 
-    start_sweeper(app, get_settings().sweep_interval_s)
+        start_sweeper(app, get_settings().sweep_interval_s)
 
 
 @worker_process_init.connect

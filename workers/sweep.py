@@ -4,51 +4,51 @@ active run, so lost messages are re-sent without anyone typing `evalfleet reconc
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from celery import Celery
 from redis import Redis
 
+from schema.db import make_engine, make_sessionmaker
+from schema.settings import Settings, get_settings
 from workers.reconcile import active_run_ids, reconcile_run
-from workers.resources import get_resources
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "evalfleet:sweep:{queue}"
-# Held while sweeping and across fork(): a prefork child must never be born while the
-# sweeper thread holds a database-pool or Redis lock, or the child waits on it forever.
-_sweeping = threading.Lock()
-os.register_at_fork(
-    before=_sweeping.acquire,
-    after_in_parent=_sweeping.release,
-    after_in_child=_sweeping.release,
-)
 
 
-def sweep_once(celery: Celery, redis: Redis, queue: str, interval_s: float) -> int:
-    """Reconcile every active run if this worker holds the lock; returns items re-sent."""
-    if not redis.set(LOCK_KEY.format(queue=queue), "1", nx=True, ex=max(1, int(interval_s))):
-        return 0
-    resources = get_resources()
-    resent = 0
-    for run_id in active_run_ids(resources.sessions):
-        resent += reconcile_run(celery, resources.sessions, run_id, queue).resent
-    return resent
+def sweep_once(celery: Celery, settings: Settings, interval_s: float) -> int:
+    """Reconcile every active run if this worker holds the lock; returns items re-sent.
+    It uses its own short-lived engine and Redis client, never the task resources: the
+    sweeper thread lives in the prefork parent, and a child forked while a shared pool's lock
+    was held would wait on it forever."""
+    assert settings.broker_url is not None
+    redis = Redis.from_url(settings.broker_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        lock = LOCK_KEY.format(queue=settings.queue)
+        if not redis.set(lock, "1", nx=True, ex=max(1, int(interval_s))):
+            return 0
+        sessions = make_sessionmaker(engine)
+        return sum(
+            reconcile_run(celery, sessions, run_id, settings.queue).resent
+            for run_id in active_run_ids(sessions)
+        )
+    finally:
+        engine.dispose()
+        redis.close()
 
 
 def start_sweeper(celery: Celery, interval_s: float) -> threading.Thread | None:
-    resources = get_resources()
-    if resources.redis is None or interval_s <= 0:
+    settings = get_settings()
+    if not settings.broker_url or interval_s <= 0:
         return None
-    queue = resources.settings.queue
-    redis = resources.redis
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(interval_s):
             try:
-                with _sweeping:
-                    resent = sweep_once(celery, redis, queue, interval_s)
+                resent = sweep_once(celery, settings, interval_s)
                 if resent:
                     logger.warning("sweep: re-sent %s lost items", resent)
             except Exception:  # the sweep must outlive a broker or database restart

@@ -33,6 +33,7 @@ def worker(concurrency: int, pool: str, loglevel: str, hostname: str | None) -> 
         raise ConfigurationError(f"--concurrency must be at least 1, got {concurrency}")
     # The resources module sizes its DB and HTTP pools from this.
     os.environ["EVALFLEET_WORKER_CONCURRENCY"] = str(concurrency)
+    os.environ["EVALFLEET_WORKER_POOL"] = pool
     from workers.app import app
 
     argv = [
