@@ -270,3 +270,27 @@ def test_a_worker_stopped_with_sigterm_finishes_or_hands_back_its_tasks(
     assert state == "done", logs(tmp_path)
     assert_every_question_answered_once(watcher, run_id)
     assert requests == 2 * QUESTIONS  # a warm shutdown loses no paid request
+
+
+def test_a_story_longer_than_the_context_fails_its_questions_with_the_reason_unscored(
+    dataset: Path, env_for: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    # Given a model whose context holds the shorter stories of the sample but not the longer
+    with SimServer(SimConfig(context_length=420)) as sim:
+        env = env_for(sim)
+        with LocalWorkers(1, 8, env, tmp_path / "logs"):
+            assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
+            # When the user runs and waits
+            result = evalfleet(
+                run_args(dataset, "--limit", str(STORIES), "--wait", "--json"), env, tmp_path
+            )
+        requests = sim.stats()["requests_total"]
+    # Then the run completes; the questions of the long stories failed with the API's 400,
+    # each asked once (a 400 is not retried) and left out of the scores, not scored as wrong
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    base = summary["models"]["base"]
+    assert 0 < base["failed"] < QUESTIONS and base["answered"] + base["failed"] == QUESTIONS
+    assert base["scored"] == base["answered"] == summary["models"]["finetuned"]["answered"]
+    assert "BadRequestError (400)" in summary["failures"][0]["error"]
+    assert requests == 2 * QUESTIONS
