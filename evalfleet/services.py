@@ -38,6 +38,12 @@ def open_database(settings: Settings, migrate: bool = False) -> sessionmaker[Ses
     return make_sessionmaker(engine)
 
 
+def require_broker_url(settings: Settings, why: str) -> str:
+    if not settings.broker_url:
+        raise ConfigurationError(f"EVALFLEET_BROKER_URL is not set: {why}")
+    return settings.broker_url
+
+
 def open_broker(settings: Settings, broker_url: str) -> Celery:
     celery = make_celery(settings, broker_url)
     check_broker(celery)

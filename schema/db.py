@@ -10,7 +10,6 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.dml import Insert
 
 from schema.errors import ServiceUnavailableError
 from schema.models import Base
@@ -64,6 +63,10 @@ def check_connection(engine: Engine) -> None:
         ) from exc
 
 
+# Both dialects' inserts have the same ON CONFLICT interface.
+DIALECT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def upsert(
     session: Session,
     table: Any,
@@ -74,30 +77,19 @@ def upsert(
     """Insert rows; on a unique-key conflict update `update_columns`, or do nothing."""
     if not rows:
         return
-    statement: Insert
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        pg = postgresql.insert(table).values(list(rows))
-        statement = (
-            pg.on_conflict_do_update(
-                index_elements=list(conflict_columns),
-                set_={c: pg.excluded[c] for c in update_columns},
-            )
-            if update_columns
-            else pg.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        )
-    elif dialect == "sqlite":
-        lite = sqlite.insert(table).values(list(rows))
-        statement = (
-            lite.on_conflict_do_update(
-                index_elements=list(conflict_columns),
-                set_={c: lite.excluded[c] for c in update_columns},
-            )
-            if update_columns
-            else lite.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        )
-    else:  # pragma: no cover - only the two dialects above are supported
+    insert = DIALECT_INSERTS.get(dialect)
+    if insert is None:  # pragma: no cover - only the two dialects above are supported
         raise ServiceUnavailableError(f"unsupported database dialect {dialect!r}")
+    base = insert(table).values(list(rows))
+    statement = (
+        base.on_conflict_do_update(
+            index_elements=list(conflict_columns),
+            set_={c: base.excluded[c] for c in update_columns},
+        )
+        if update_columns
+        else base.on_conflict_do_nothing(index_elements=list(conflict_columns))
+    )
     session.execute(statement)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from evalfleet.cli.options import load_settings, stdout
-from evalfleet.services import open_broker, open_database
-from schema.errors import ConfigurationError, RunNotFoundError
+from evalfleet.services import open_broker, open_database, require_broker_url
+from schema.errors import RunNotFoundError
 from schema.models import Run
 from workers.reconcile import reconcile_run
 
@@ -16,13 +16,12 @@ from workers.reconcile import reconcile_run
 def reconcile(run_id: int) -> None:
     """Re-send every open item of a run that no worker holds and no message names."""
     settings = load_settings()
-    if not settings.broker_url:
-        raise ConfigurationError("EVALFLEET_BROKER_URL is not set: reconcile talks to the workers")
+    broker_url = require_broker_url(settings, "reconcile talks to the workers")
     sessions = open_database(settings)
     with sessions() as session:
         if session.get(Run, run_id) is None:
             raise RunNotFoundError(f"no run with id {run_id}")
-    celery = open_broker(settings, settings.broker_url)
+    celery = open_broker(settings, broker_url)
     result = reconcile_run(celery, sessions, run_id, settings.queue)
     stdout.print(
         f"run {run_id}: {result.open_items} open items, {result.in_flight} in flight, "

@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from evalfleet.cli.options import load_settings, stdout
-from evalfleet.services import open_broker, open_database
+from evalfleet.services import open_broker, open_database, require_broker_url
 from producer.enqueue import enqueue_pending
 from producer.retry import reset_failed
-from schema.errors import ConfigurationError
 
 
 @click.command()
@@ -16,10 +15,9 @@ from schema.errors import ConfigurationError
 def retry(run_id: int) -> None:
     """Re-run the failed items and failed questions of a run (nothing answered is re-asked)."""
     settings = load_settings()
-    if not settings.broker_url:
-        raise ConfigurationError("EVALFLEET_BROKER_URL is not set: retry sends to the workers")
+    broker_url = require_broker_url(settings, "retry sends to the workers")
     sessions = open_database(settings)
-    celery = open_broker(settings, settings.broker_url)
+    celery = open_broker(settings, broker_url)
     reset = reset_failed(sessions, run_id)
     sent = enqueue_pending(celery, sessions, run_id)
     stdout.print(f"run {run_id}: {reset} items with failures reset, {sent} sent")

@@ -1,0 +1,345 @@
+"""Chaos bench: a run through SIGKILLed workers, an emptied Redis, a PostgreSQL restart and an
+API that answers 429, 503 and times out, compared with a fault-free run of the same data.
+
+    .venv/bin/python bench/chaos.py [--stories 20] [--seed 1] [--kills 2] [--flushes 1]
+                                    [--pg-restarts 1] [--workers 3] [--concurrency 8]
+
+Uses the machine's Redis (an empty database number of it, flushed during the run) and
+PostgreSQL (a database made for the run and dropped at the end; the whole cluster is
+restarted with pg_ctlcluster). The faults fire as the answers reach 1/(n+2), 2/(n+2), ...
+of the expected count. Prints progress lines, then one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from producer.loaders.registry import load_dataset_spec  # noqa: E402
+from simulator.config import SimConfig  # noqa: E402
+from simulator.server import SimServer  # noqa: E402
+
+SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
+MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+SIM_TIMEOUT_S = 3.0  # the simulator's "timeout" fault holds a request this long
+RECOVERY = {
+    "EVALFLEET_API_TIMEOUT_S": "1.5",  # under SIM_TIMEOUT_S: timeouts are the client's
+    "EVALFLEET_SWEEP_INTERVAL_S": "3",
+    "EVALFLEET_LEASE_S": "15",
+    "EVALFLEET_REQUEST_ATTEMPTS": "6",
+    "EVALFLEET_TASK_MAX_RETRIES": "30",
+    "EVALFLEET_MAX_ATTEMPTS": "30",
+    "EVALFLEET_VISIBILITY_TIMEOUT_S": "60",
+    "EVALFLEET_TASK_TIME_LIMIT_S": "45",
+}
+
+
+def log(message: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- services: a fresh database, an empty Redis database number ---------------------------
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new PostgreSQL database (SQLAlchemy URL, psycopg 3), dropped on exit."""
+    name = f"evalfleet_chaos_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + (
+            f"/{name}"
+        )
+    finally:
+        wait_for_postgres(admin_url)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def empty_redis_db(server_url: str) -> str:
+    """The URL of an empty database number (never db 0: others use it), picked at random."""
+    client = redis.Redis.from_url(server_url)
+    count = int(client.config_get("databases")["databases"])
+    used = {int(name[2:]) for name in client.info("keyspace")}
+    free = [db for db in range(1, count) if db not in used]
+    if not free:
+        raise SystemExit(f"no empty database number on {server_url}")
+    return f"{server_url.rstrip('/')}/{random.choice(free)}"
+
+
+def wait_for_postgres(admin_url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(admin_url, connect_timeout=1).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+# --- workers and the CLI ---------------------------------------------------------------------
+
+
+class Workers:
+    """`evalfleet worker` processes (threads pool), each with its own name and log."""
+
+    def __init__(self, env: dict[str, str], concurrency: int, log_dir: Path) -> None:
+        self.env, self.concurrency, self.log_dir = env, concurrency, log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        name = f"chaos{len(self.processes)}"
+        with (self.log_dir / f"{name}.log").open("ab") as out:
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "evalfleet.cli.main", "worker", "--pool", "threads",
+                     "--concurrency", str(self.concurrency), "--hostname", f"{name}@%h"],
+                    env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            )
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.processes if p.poll() is None]
+
+    def kill_one(self) -> None:
+        """SIGKILL the oldest live worker and start a replacement."""
+        victim = self.alive()[0]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        self.start()
+
+    def stop(self) -> None:
+        for process in self.alive():
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def evalfleet(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "evalfleet.cli.main", *args],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"evalfleet {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def start_run(dataset: Path, stories: int, env: dict[str, str], rpm: float | None) -> int:
+    args = ["run", "--dataset", str(dataset), "--limit", str(stories), "--no-cache",
+            "--base", MODELS["base"], "--finetuned", MODELS["finetuned"]]  # fmt: skip
+    if rpm is not None:
+        args += ["--rpm", str(rpm)]
+    return int(evalfleet(args, env).split()[1].rstrip(":"))
+
+
+def scores(run_id: int, env: dict[str, str]) -> dict[str, dict[str, float | None]]:
+    report = json.loads(evalfleet(["report", str(run_id), "--format", "json"], env))
+    return {
+        label: {"em": model["em"], "f1": model["f1"]} for label, model in report["models"].items()
+    }
+
+
+# --- watching the run in SQL (through a PostgreSQL restart) -----------------------------------
+
+
+def query(engine: Engine, sql: str, run_id: int) -> Any:
+    """One scalar, or None while the database is away."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql), {"run": run_id}).scalar()
+    except DBAPIError:
+        return None
+
+
+def answers(engine: Engine, run_id: int) -> int:
+    return int(query(engine, "SELECT count(*) FROM answers WHERE run_id = :run", run_id) or 0)
+
+
+def wait_until(done: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g}s")
+        time.sleep(0.2)
+
+
+def measure(engine: Engine, run_id: int, expected: int) -> dict[str, Any]:
+    """The user-visible outcome: answer rows, duplicate keys, questions without an answer."""
+    duplicates = """SELECT count(*) FROM (SELECT 1 FROM answers WHERE run_id = :run
+                    GROUP BY model_label, story_id, turn HAVING count(*) > 1) AS d"""
+    answered = """SELECT count(DISTINCT (model_label, story_id, turn)) FROM answers
+                   WHERE run_id = :run AND error IS NULL AND text IS NOT NULL"""
+    return {
+        "state": query(engine, "SELECT state FROM runs WHERE id = :run", run_id),
+        "answers": answers(engine, run_id),
+        "duplicates": int(query(engine, duplicates, run_id)),
+        "missing": expected - int(query(engine, answered, run_id)),
+        "aggregations": int(query(engine, "SELECT aggregations FROM runs WHERE id = :run", run_id)),
+        "failed_items": int(
+            query(engine, "SELECT count(*) FROM items WHERE run_id = :run AND state = 'failed'",
+                  run_id)  # fmt: skip
+        ),
+    }
+
+
+# --- the faults --------------------------------------------------------------------------------
+
+
+def restart_postgres(admin_url: str) -> None:
+    """Restart the machine's cluster (fast mode: every connection is cut) and wait for it."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    wait_for_postgres(admin_url)
+
+
+def fault_plan(kills: int, flushes: int, restarts: int) -> list[str]:
+    """The faults in the order they fire, kinds interleaved: kill, flush, restart, kill, ..."""
+    kinds = [["kill"] * kills, ["redis_flush"] * flushes, ["postgres_restart"] * restarts]
+    return [k for group in itertools.zip_longest(*kinds) for k in group if k is not None]
+
+
+def run_with_faults(
+    engine: Engine, run_id: int, expected: int, plan: list[str],
+    actions: dict[str, Callable[[], None]], timeout: float,
+) -> dict[str, int]:  # fmt: skip
+    """Fire each fault when the answers reach its share of `expected`; wait for the end."""
+    deadline = time.monotonic() + timeout
+    fired = dict.fromkeys(actions, 0)
+    for index, kind in enumerate(plan):
+        at = expected * (index + 1) // (len(plan) + 2)
+        wait_until(lambda: answers(engine, run_id) >= at, deadline - time.monotonic(), kind)
+        log(f"{kind} at {answers(engine, run_id)}/{expected} answers")
+        actions[kind]()
+        fired[kind] += 1
+    finished = ("done", "failed")
+    wait_until(lambda: query(engine, "SELECT state FROM runs WHERE id = :run", run_id) in finished,
+               deadline - time.monotonic(), f"run {run_id}")  # fmt: skip
+    return fired
+
+
+# --- the bench --------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=SAMPLE)
+    parser.add_argument("--stories", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1, help="the simulator's fault seed")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8, help="threads per worker")
+    parser.add_argument("--kills", type=int, default=2)
+    parser.add_argument("--flushes", type=int, default=1)
+    parser.add_argument("--pg-restarts", type=int, default=1)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a libpq URL allowed to create databases")  # fmt: skip
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="server, no db")
+    parser.add_argument("--rpm", type=float, default=None, help="passed to `evalfleet run`")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--timeout", type=float, default=900.0, help="per run, seconds")
+    parser.add_argument("--log-dir", type=Path, default=None)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    stories = load_dataset_spec(str(args.dataset), limit=args.stories).stories
+    expected = len(MODELS) * sum(len(story.questions) for story in stories)
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="evalfleet-chaos-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    broker_url = empty_redis_db(args.redis)
+    faults = SimConfig(seed=args.seed, latency_ms_mean=args.latency_ms, fault_429=0.10,
+                       fault_503=0.05, fault_timeout=0.02, timeout_s=SIM_TIMEOUT_S)  # fmt: skip
+    log(f"{expected} answers expected; broker {broker_url}; logs in {log_dir}")
+    with fresh_database(args.postgres) as database_url:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))},
+            **RECOVERY,
+            "EVALFLEET_DATABASE_URL": database_url,
+            "EVALFLEET_BROKER_URL": broker_url,
+            "EVALFLEET_QUEUE": f"evalfleet-chaos-{uuid.uuid4().hex[:8]}",
+        }
+        engine = create_engine(database_url, pool_pre_ping=True)
+        workers = Workers(env, args.concurrency, log_dir)
+        actions = {
+            "kill": workers.kill_one,
+            "redis_flush": lambda: redis.Redis.from_url(broker_url).flushdb(),
+            "postgres_restart": lambda: restart_postgres(args.postgres),
+        }
+        plan = fault_plan(args.kills, args.flushes, args.pg_restarts)
+        try:
+            evalfleet(["db", "upgrade"], env)
+            for _ in range(args.workers):
+                workers.start()
+            with SimServer(faults) as sim:
+                started = time.monotonic()
+                run_id = start_run(args.dataset, args.stories, {**env, "TOGETHER_BASE_URL":
+                                   sim.base_url}, args.rpm)  # fmt: skip
+                fired = run_with_faults(engine, run_id, expected, plan, actions, args.timeout)
+                wall_s = time.monotonic() - started
+                chaos_stats = sim.stats()
+            outcome = measure(engine, run_id, expected)
+            log(f"chaos run {run_id} {outcome['state']} in {wall_s:.1f}s; fault-free run next")
+            with SimServer(SimConfig(seed=args.seed, latency_ms_mean=args.latency_ms)) as clean:
+                started = time.monotonic()
+                clean_id = start_run(args.dataset, args.stories, {**env, "TOGETHER_BASE_URL":
+                                     clean.base_url}, args.rpm)  # fmt: skip
+                run_with_faults(engine, clean_id, expected, [], {}, args.timeout)
+                clean_wall_s = time.monotonic() - started
+            chaos_scores, clean_scores = scores(run_id, env), scores(clean_id, env)
+            alive_at_end = len(workers.alive())
+        finally:
+            workers.stop()
+            engine.dispose()
+    print(json.dumps({
+        "expected_answers": expected,
+        **outcome,
+        "scores_match_fault_free": chaos_scores == clean_scores,
+        "scores": chaos_scores,
+        "fault_free_scores": clean_scores,
+        "faults": {**chaos_stats["faults"], **fired},
+        "api_calls": chaos_stats["requests_total"],
+        "min_api_calls": expected,
+        "http_status": chaos_stats["by_status"],
+        "workers_alive_at_end": alive_at_end,
+        "wall_s": round(wall_s, 1),
+        "fault_free_wall_s": round(clean_wall_s, 1),
+        "stories": args.stories,
+        "seed": args.seed,
+        "logs": str(log_dir),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
