@@ -18,7 +18,6 @@ import itertools
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,11 +25,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import redis
+from celery import Celery
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -43,6 +44,7 @@ from simulator.server import SimServer  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
 MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+OURS = ("EVALFLEET_", "TOGETHER_")  # settings the workers get from this script only
 SIM_TIMEOUT_S = 3.0  # the simulator's "timeout" fault holds a request this long
 RECOVERY = {
     "EVALFLEET_API_TIMEOUT_S": "1.5",  # under SIM_TIMEOUT_S: timeouts are the client's
@@ -70,9 +72,8 @@ def fresh_database(admin_url: str) -> Iterator[str]:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + (
-            f"/{name}"
-        )
+        server = admin_url.split("?")[0].rsplit("/", 1)[0]
+        yield server.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
     finally:
         wait_for_postgres(admin_url)
         with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -110,33 +111,39 @@ class Workers:
 
     def __init__(self, env: dict[str, str], concurrency: int, log_dir: Path) -> None:
         self.env, self.concurrency, self.log_dir = env, concurrency, log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.celery = Celery(broker=env["EVALFLEET_BROKER_URL"], set_as_current=False)
 
     def start(self) -> None:
         name = f"chaos{len(self.processes)}"
+        command = [sys.executable, "-m", "evalfleet.cli.main", "worker", "--pool", "threads",
+                   "--concurrency", str(self.concurrency), "--hostname", f"{name}@%h"]  # fmt: skip
         with (self.log_dir / f"{name}.log").open("ab") as out:
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "evalfleet.cli.main", "worker", "--pool", "threads",
-                     "--concurrency", str(self.concurrency), "--hostname", f"{name}@%h"],
-                    env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                )  # fmt: skip
+            self.processes[name] = subprocess.Popen(
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
-    def alive(self) -> list[subprocess.Popen[bytes]]:
-        return [p for p in self.processes if p.poll() is None]
+    def alive(self) -> list[str]:
+        return [name for name, process in self.processes.items() if process.poll() is None]
+
+    def busiest(self) -> str:
+        """The live worker running the most tasks (Celery's inspect), else the oldest."""
+        active = self.celery.control.inspect(timeout=1.0).active() or {}
+        running = {host.split("@")[0]: len(tasks) for host, tasks in active.items()}
+        return max(self.alive(), key=lambda name: running.get(name, 0))
 
     def kill_one(self) -> None:
-        """SIGKILL the oldest live worker and start a replacement."""
-        victim = self.alive()[0]
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        """SIGKILL the busiest live worker and start a replacement, so the count stays."""
+        victim = self.busiest()
+        log(f"SIGKILL {victim}")
+        self.processes[victim].send_signal(signal.SIGKILL)
+        self.processes[victim].wait()
         self.start()
 
     def stop(self) -> None:
-        for process in self.alive():
-            process.terminate()
-        for process in self.processes:
+        for name in self.alive():
+            self.processes[name].terminate()
+        for process in self.processes.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -184,6 +191,10 @@ def answers(engine: Engine, run_id: int) -> int:
     return int(query(engine, "SELECT count(*) FROM answers WHERE run_id = :run", run_id) or 0)
 
 
+def reached(engine: Engine, run_id: int, count: int) -> bool:
+    return answers(engine, run_id) >= count
+
+
 def wait_until(done: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -198,16 +209,14 @@ def measure(engine: Engine, run_id: int, expected: int) -> dict[str, Any]:
                     GROUP BY model_label, story_id, turn HAVING count(*) > 1) AS d"""
     answered = """SELECT count(DISTINCT (model_label, story_id, turn)) FROM answers
                    WHERE run_id = :run AND error IS NULL AND text IS NOT NULL"""
+    failed_items = "SELECT count(*) FROM items WHERE run_id = :run AND state = 'failed'"
     return {
         "state": query(engine, "SELECT state FROM runs WHERE id = :run", run_id),
         "answers": answers(engine, run_id),
         "duplicates": int(query(engine, duplicates, run_id)),
         "missing": expected - int(query(engine, answered, run_id)),
         "aggregations": int(query(engine, "SELECT aggregations FROM runs WHERE id = :run", run_id)),
-        "failed_items": int(
-            query(engine, "SELECT count(*) FROM items WHERE run_id = :run AND state = 'failed'",
-                  run_id)  # fmt: skip
-        ),
+        "failed_items": int(query(engine, failed_items, run_id)),
     }
 
 
@@ -239,7 +248,7 @@ def run_with_faults(
     fired = dict.fromkeys(actions, 0)
     for index, kind in enumerate(plan):
         at = expected * (index + 1) // (len(plan) + 2)
-        wait_until(lambda: answers(engine, run_id) >= at, deadline - time.monotonic(), kind)
+        wait_until(partial(reached, engine, run_id, at), deadline - time.monotonic(), kind)
         log(f"{kind} at {answers(engine, run_id)}/{expected} answers")
         actions[kind]()
         fired[kind] += 1
@@ -284,7 +293,7 @@ def main() -> None:
     log(f"{expected} answers expected; broker {broker_url}; logs in {log_dir}")
     with fresh_database(args.postgres) as database_url:
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))},
+            **{k: v for k, v in os.environ.items() if not k.startswith(OURS)},
             **RECOVERY,
             "EVALFLEET_DATABASE_URL": database_url,
             "EVALFLEET_BROKER_URL": broker_url,

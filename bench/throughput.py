@@ -1,0 +1,752 @@
+"""Throughput of evalfleet on this machine, against the local simulator (DESIGN.md "Benchmarks").
+
+    .venv/bin/python bench/throughput.py [--only efficiency,seed,rate_limit,cache,pipeline]
+
+Real worker processes (`evalfleet worker`), the machine's Redis (a unique EVALFLEET_QUEUE
+per part) and PostgreSQL (a fresh database per part), the simulator as an `evalfleet sim`
+subprocess (its CPU does not share this process' GIL), runs submitted with
+`evalfleet run --no-wait` and timed from SQL. Parts:
+
+- efficiency: 50 stories x 15 turns x 2 models (gold, --no-cache), 2 workers x 32 threads,
+  200 ms latency: ideal (requests x latency / concurrency) over actual wall time.
+- seed: the same work through the seed notebook's protocol (bench/seed_protocol.py);
+  speedup_vs_seed = its wall time / evalfleet's.
+- rate_limit: the simulator limits each model to 600/min, 3 workers, adaptive limiter:
+  achieved rate / limit over the middle 80% of the run, and the share of 429s.
+- cache: the efficiency configuration twice with the cache on: API calls of the second run.
+- pipeline: zero latency: answers stored per second, and the workers' peak RSS.
+
+Each measured window also reports the CPU seconds of each process group (workers,
+simulator, this run's PostgreSQL backends, Redis, the rest of the machine), to say what
+limited the figure. Prints progress lines starting with '#', then one JSON object last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.seed_protocol import run_seed_protocol  # noqa: E402
+from producer.loaders.registry import load_dataset_spec  # noqa: E402
+
+SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
+MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+UNLIMITED_RPM = 1_000_000
+PARTS = ("efficiency", "seed", "rate_limit", "cache", "pipeline")
+POLL_S = 0.02
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def say(message: str) -> None:
+    print(f"# {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "evalfleet.cli.main", *args]
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def build_dataset(out: Path, stories: int, turns: int) -> Path:
+    """`stories` hub-schema records cycled from the 20-story sample, exactly `turns` questions
+    each (a story's own questions repeated when it has fewer). Copies get a distinct id and a
+    marked story text, so that no two requests of a run are identical (the cache sees no
+    duplicates)."""
+    sample = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
+    with out.open("w") as file:
+        for index in range(stories):
+            record = sample[index % len(sample)]
+            copy = index // len(sample)
+            picks = [i % len(record["questions"]) for i in range(turns)]
+            answers = record["answers"]
+            row = {
+                "id": f"bench-{index}",
+                "source": record["source"],
+                "story": record["story"] + (f"\n\n(Copy {copy}.)" if copy else ""),
+                "questions": [record["questions"][i] for i in picks],
+                "answers": {key: [answers[key][i] for i in picks] for key in answers},
+            }
+            file.write(json.dumps(row) + "\n")
+    return out
+
+
+# --- CPU and memory from /proc ----------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def processes_matching(pattern: str) -> list[int]:
+    """Pids whose command line matches `pattern` (postgres backends show their database)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if re.search(pattern, command):
+                    pids.append(int(entry.name))
+    return pids
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK
+
+
+def peak_rss_mb(pids: Sequence[int]) -> float:
+    """The largest VmHWM (peak resident set) among `pids`, in MB."""
+    peak = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+            peak = max(peak, int(match.group(1)) if match else 0)
+    return round(peak / 1024, 1)
+
+
+class CpuMeter:
+    """CPU seconds used by named process groups between start() and stop()."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self._before: dict[str, dict[int, float]] = {}
+        self._machine = (0.0, 0.0)
+        self._wall = 0.0
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        sample = {}
+        for name, pids in self.groups.items():
+            seconds = {pid: cpu_seconds(pid) for pid in pids()}
+            sample[name] = {pid: s for pid, s in seconds.items() if s is not None}
+        return sample
+
+    def start(self) -> None:
+        self._before = self._sample()
+        self._machine = machine_cpu()
+        self._wall = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        after, (busy, total) = self._sample(), machine_cpu()
+        wall = time.monotonic() - self._wall
+        used = {
+            name: sum(s - self._before.get(name, {}).get(pid, 0.0) for pid, s in pids.items())
+            for name, pids in after.items()
+        }
+        machine_busy = busy - self._machine[0]
+        result = {f"{name}_cpu_s": round(seconds, 2) for name, seconds in used.items()}
+        result["other_cpu_s"] = round(machine_busy - sum(used.values()), 2)
+        result["machine_busy_fraction"] = round(
+            machine_busy / max(1e-9, total - self._machine[1]), 3
+        )
+        result["wall_s"] = round(wall, 2)
+        return result
+
+
+# --- services -------------------------------------------------------------------------------
+
+
+class Sim:
+    """`evalfleet sim` in its own process, on a fresh port (so fresh rate-limiter keys)."""
+
+    def __init__(self, log_dir: Path, latency_ms: float, rpm: int | None = None) -> None:
+        self.port = free_port()
+        args = ["sim", "--port", str(self.port), "--latency-ms", f"{latency_ms:g}"]
+        if rpm is not None:
+            args += ["--rpm", str(rpm)]
+        log = (log_dir / f"sim-{self.port}.log").open("wb")
+        self.process = subprocess.Popen(cli(*args), stdout=log, stderr=subprocess.STDOUT)
+        self.latency_s = latency_ms / 1000
+        self._wait_ready()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{self.base_url}/health", timeout=1).close()
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"the simulator on port {self.port} did not start")
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base_url}/sim/stats", timeout=5) as response:
+            return dict(json.load(response))
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.base_url}/sim/reset", data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=5).close()
+
+    def pids(self) -> list[int]:
+        return [self.process.pid]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@contextlib.contextmanager
+def fresh_database(tag: str) -> Iterator[tuple[str, str]]:
+    """(SQLAlchemy URL, libpq URL) of a new, empty database, dropped afterwards."""
+    name = f"evalfleet_bench_{tag}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    libpq = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield libpq.replace("postgresql://", "postgresql+psycopg://", 1), libpq
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class RunTiming:
+    """One measured run, its times in seconds, from SQL (the same machine's clock)."""
+
+    run_id: int
+    command_to_done_s: float  # `evalfleet run` started -> state done seen in SQL
+    created_to_done_s: float  # run row written by the producer -> state done
+    cli_start_s: float  # `evalfleet run` started -> run row written (imports, loading)
+    first_answer_s: float  # from the run row
+    last_answer_s: float
+    aggregation_s: float  # last item done -> state done seen
+    answers: int
+    answered: int
+    api_calls: int
+    rate_limited: int
+    mean_client_latency_ms: float | None
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+class Fleet:
+    """A fresh database and queue, `count` worker processes on them, and run submission."""
+
+    def __init__(
+        self,
+        database: tuple[str, str],
+        log_dir: Path,
+        count: int,
+        concurrency: int,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.url, self.libpq = database
+        self.db_name = self.libpq.rsplit("/", 1)[1]
+        self.log_dir = log_dir
+        self.count, self.concurrency = count, concurrency
+        self.queue = f"evalfleet-bench-{uuid.uuid4().hex[:8]}"
+        self.extra_env = extra_env or {}
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.conn = psycopg.connect(self.libpq, autocommit=True)
+
+    def env(self, base_url: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))}
+        env.update(
+            EVALFLEET_DATABASE_URL=self.url,
+            EVALFLEET_BROKER_URL=REDIS_URL,
+            EVALFLEET_QUEUE=self.queue,
+            TOGETHER_BASE_URL=base_url,
+            **self.extra_env,
+        )
+        return env
+
+    def start(self) -> None:
+        env = self.env("http://127.0.0.1:1")  # workers take the API URL from each run's config
+        subprocess.run(cli("db", "upgrade"), env=env, check=True, capture_output=True)
+        for index in range(self.count):
+            log = self.log_dir / f"{self.queue}-worker-{index}.log"
+            command = cli(
+                "worker",
+                "--concurrency",
+                str(self.concurrency),
+                "--hostname",
+                f"{self.queue}-{index}@%h",
+            )
+            self.workers.append(
+                subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+            )
+        deadline = time.monotonic() + 60
+        logs = [self.log_dir / f"{self.queue}-worker-{i}.log" for i in range(self.count)]
+        while not all(" ready." in p.read_text(errors="replace") for p in logs):
+            if time.monotonic() > deadline or any(w.poll() is not None for w in self.workers):
+                raise RuntimeError(f"workers did not start: see {self.log_dir}")
+            time.sleep(0.2)
+
+    def worker_pids(self) -> list[int]:
+        return [pid for w in self.workers for pid in descendants(w.pid)]
+
+    def backend_pids(self) -> list[int]:
+        """This database's backends ("postgres: 15/main: USER DB HOST(PORT) STATE")."""
+        return processes_matching(rf"^postgres: (\S+: )?\S+ {re.escape(self.db_name)} ")
+
+    def other_postgres_pids(self) -> list[int]:
+        """The server's shared processes (WAL writer, checkpointer) and other databases'."""
+        ours = set(self.backend_pids())
+        every = processes_matching(r"^(postgres: |/usr/lib/postgresql/)")
+        return [pid for pid in every if pid not in ours]
+
+    def meter(self, sim: Sim, producer: list[int]) -> CpuMeter:
+        return CpuMeter(
+            {
+                "producer": lambda: producer,
+                "workers": self.worker_pids,
+                "simulator": sim.pids,
+                "postgres_backends": self.backend_pids,
+                "postgres_rest": self.other_postgres_pids,
+                "redis": lambda: processes_matching(r"^redis-server 127\.0\.0\.1:6379"),
+                "bench": lambda: [os.getpid()],
+            }
+        )
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.terminate()
+        for worker in self.workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        self.conn.close()
+
+    def last_run_id(self) -> int:
+        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()
+        return int(row[0]) if row else 0
+
+    def submit(self, dataset: Path, sim: Sim, *options: str, timeout: float = 900) -> RunTiming:
+        """`evalfleet run --no-wait`, then poll SQL until the run is done; times the run."""
+        after = self.last_run_id()
+        producer_pid: list[int] = []
+        meter = self.meter(sim, producer_pid)
+        meter.start()
+        started = time.time()
+        command = cli(
+            "run",
+            "--dataset",
+            str(dataset),
+            "--base",
+            MODELS["base"],
+            "--finetuned",
+            MODELS["finetuned"],
+            "--no-wait",
+            *options,
+        )
+        producer = subprocess.Popen(
+            command, env=self.env(sim.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        producer_pid.append(producer.pid)
+        run_id, done_at = self._wait_done(after, producer, started + timeout)
+        cpu = meter.stop()
+        producer.communicate(timeout=60)
+        return self._timing(run_id, started, done_at, cpu)
+
+    def _wait_done(
+        self, after: int, producer: subprocess.Popen[bytes], deadline: float
+    ) -> tuple[int, float]:
+        while time.time() < deadline:
+            row = self.conn.execute(
+                "SELECT id, state, error FROM runs WHERE id > %s ORDER BY id DESC LIMIT 1", (after,)
+            ).fetchone()
+            if row is not None and row[1] == "done":
+                return int(row[0]), time.time()
+            if row is not None and row[1] == "failed":
+                raise RuntimeError(f"run {row[0]} failed: {row[2]}")
+            if producer.poll() not in (None, 0):
+                raise RuntimeError(f"evalfleet run failed: {producer.communicate()[1].decode()}")
+            time.sleep(POLL_S)
+        raise RuntimeError(f"no run done within the timeout: see {self.log_dir}")
+
+    def one(self, sql: str, *params: Any) -> tuple[Any, ...]:
+        row = self.conn.execute(sql, params).fetchone()
+        if row is None:
+            raise RuntimeError(f"no row for {sql!r}")
+        return tuple(row)
+
+    def _timing(
+        self, run_id: int, started: float, done_at: float, cpu: dict[str, float]
+    ) -> RunTiming:
+        (created,) = self.one(
+            "SELECT extract(epoch FROM created_at) FROM runs WHERE id = %s", run_id
+        )
+        first, last, answers, answered, latency = self.one(
+            "SELECT extract(epoch FROM min(created_at)), extract(epoch FROM max(created_at)),"
+            " count(*), count(text), avg(latency_ms) FILTER (WHERE NOT cached)"
+            " FROM answers WHERE run_id = %s",
+            run_id,
+        )
+        calls, limited, items_done = self.one(
+            "SELECT sum(api_calls), sum(rate_limited), extract(epoch FROM max(finished_at))"
+            " FROM items WHERE run_id = %s",
+            run_id,
+        )
+        created = float(created)
+        return RunTiming(
+            run_id=run_id,
+            command_to_done_s=round(done_at - started, 3),
+            created_to_done_s=round(done_at - created, 3),
+            cli_start_s=round(created - started, 3),
+            first_answer_s=round(float(first) - created, 3),
+            last_answer_s=round(float(last) - created, 3),
+            aggregation_s=round(done_at - float(items_done), 3),
+            answers=int(answers),
+            answered=int(answered),
+            api_calls=int(calls or 0),
+            rate_limited=int(limited or 0),
+            mean_client_latency_ms=round(float(latency), 1) if latency is not None else None,
+            cpu=cpu,
+        )
+
+    def answer_times(self, run_id: int) -> dict[str, list[float]]:
+        """Epoch seconds of every stored answer, per model label."""
+        rows = self.conn.execute(
+            "SELECT model_label, extract(epoch FROM created_at) FROM answers"
+            " WHERE run_id = %s AND text IS NOT NULL",
+            (run_id,),
+        ).fetchall()
+        times: dict[str, list[float]] = {}
+        for label, at in rows:
+            times.setdefault(label, []).append(float(at))
+        return times
+
+    def run_created(self, run_id: int) -> float:
+        return float(
+            self.one("SELECT extract(epoch FROM created_at) FROM runs WHERE id = %s", run_id)[0]
+        )
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Shared options of every part."""
+
+    log_dir: Path
+    data_dir: Path
+    stories: int
+    turns: int
+    workers: int
+    concurrency: int
+    latency_ms: float
+    unlimit: str  # "flag": --rpm 1000000 on each run; "env": EVALFLEET_INITIAL_RPM for workers
+
+    def unlimited_env(self) -> dict[str, str]:
+        return {"EVALFLEET_INITIAL_RPM": str(UNLIMITED_RPM)} if self.unlimit == "env" else {}
+
+    def unlimited_options(self) -> tuple[str, ...]:
+        return ("--rpm", str(UNLIMITED_RPM)) if self.unlimit == "flag" else ()
+
+    def dataset(self, stories: int, turns: int) -> Path:
+        path = self.data_dir / f"coqa-{stories}x{turns}.jsonl"
+        return path if path.exists() else build_dataset(path, stories, turns)
+
+
+@contextlib.contextmanager
+def fleet_on(
+    setup: Setup, tag: str, count: int, concurrency: int, extra_env: dict[str, str] | None = None
+) -> Iterator[Fleet]:
+    with fresh_database(f"{tag}_{uuid.uuid4().hex[:6]}") as database:
+        fleet = Fleet(database, setup.log_dir, count, concurrency, extra_env)
+        try:
+            fleet.start()
+            yield fleet
+        finally:
+            fleet.stop()
+
+
+def warm_up(setup: Setup, fleet: Fleet, sim: Sim, *options: str) -> None:
+    """A small run first: imports, DB and HTTP pools, Celery consumers all warm."""
+    dataset = setup.dataset(fleet.count * fleet.concurrency, 2)
+    fleet.submit(dataset, sim, "--no-cache", *options)
+    sim.reset()
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+def bench_efficiency(setup: Setup) -> dict[str, Any]:
+    dataset = setup.dataset(setup.stories, setup.turns)
+    requests = setup.stories * setup.turns * len(MODELS)
+    concurrency = setup.workers * setup.concurrency
+    with contextlib.ExitStack() as stack:
+        sim = Sim(setup.log_dir, setup.latency_ms)
+        stack.callback(sim.stop)
+        fleet = stack.enter_context(
+            fleet_on(setup, "eff", setup.workers, setup.concurrency, setup.unlimited_env())
+        )
+        warm_up(setup, fleet, sim, *setup.unlimited_options())
+        timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
+        stats = sim.stats()
+        rss = peak_rss_mb(fleet.worker_pids())
+    ideal = requests * sim.latency_s / concurrency
+    say(f"efficiency: {requests} requests, ideal {ideal:.2f}s, run {timing.created_to_done_s}s")
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "ideal_s": round(ideal, 3),
+        "efficiency": round(ideal / timing.created_to_done_s, 3),
+        "efficiency_from_command_start": round(ideal / timing.command_to_done_s, 3),
+        "efficiency_to_last_answer": round(ideal / timing.last_answer_s, 3),
+        "simulator_requests": stats["requests_total"],
+        "simulator_max_in_flight": stats["max_in_flight"],
+        "worker_rss_mb": rss,
+        "timing": asdict(timing),
+    }
+
+
+def bench_seed(setup: Setup, pool_size: int) -> dict[str, Any]:
+    stories = load_dataset_spec(str(setup.dataset(setup.stories, setup.turns))).stories
+    sim = Sim(setup.log_dir, setup.latency_ms)
+    try:
+        result = run_seed_protocol(sim.base_url, stories, MODELS, pool_size)
+        stats = sim.stats()
+    finally:
+        sim.stop()
+    say(f"seed protocol: {result.requests} requests in {result.wall_s:.2f}s")
+    ideal = result.requests * sim.latency_s / pool_size
+    return {**asdict(result), "ideal_s": round(ideal, 3), "simulator": stats["by_status"]}
+
+
+def sustained_rates(
+    times: dict[str, list[float]], start: float, trim: float
+) -> dict[str, dict[str, float]]:
+    """Per model: answers per minute within the run's middle (start..last answer, `trim` of it
+    left out at each end)."""
+    end = max(t for model_times in times.values() for t in model_times)
+    low, high = start + trim * (end - start), end - trim * (end - start)
+    return {
+        label: {
+            "rpm": round(sum(low <= t <= high for t in model_times) / (high - low) * 60, 1),
+            "window_s": round(high - low, 2),
+        }
+        for label, model_times in times.items()
+    }
+
+
+def bench_rate_limit(
+    setup: Setup, stories: int, turns: int, workers: int, concurrency: int, limit: int
+) -> dict[str, Any]:
+    dataset = setup.dataset(stories, turns)
+    with contextlib.ExitStack() as stack:
+        warm_sim = Sim(setup.log_dir, 20)
+        stack.callback(warm_sim.stop)
+        sim = Sim(setup.log_dir, setup.latency_ms, rpm=limit)  # a new port: new limiter keys
+        stack.callback(sim.stop)
+        fleet = stack.enter_context(fleet_on(setup, "rate", workers, concurrency))
+        warm_up(setup, fleet, warm_sim)
+        timing = fleet.submit(dataset, sim, "--no-cache")
+        stats = sim.stats()
+        times = fleet.answer_times(timing.run_id)
+        created = fleet.run_created(timing.run_id)
+    rates = sustained_rates(times, created, 0.1)
+    fractions = {label: round(r["rpm"] / limit, 3) for label, r in rates.items()}
+    share_429 = stats["by_status"].get("429", 0) / max(1, stats["requests_total"])
+    say(f"rate limit: sustained {fractions} of {limit}/min, 429 share {share_429:.3f}")
+    return {
+        "sustained_fraction": min(fractions.values()),
+        "sustained_fraction_by_model": fractions,
+        "share_429": round(share_429, 4),
+        "limit_rpm": limit,
+        "achieved_rpm_by_model": rates,
+        "overall_fraction": round(
+            timing.answered / (timing.last_answer_s / 60) / (limit * len(MODELS)), 3
+        ),
+        "floor_s": round(stories * turns / (limit / 60), 2),
+        "simulator": {k: stats[k] for k in ("requests_total", "by_status", "rate_limited")},
+        "timing": asdict(timing),
+    }
+
+
+def bench_cache(setup: Setup) -> dict[str, Any]:
+    dataset = setup.dataset(setup.stories, setup.turns)
+    with contextlib.ExitStack() as stack:
+        sim = Sim(setup.log_dir, setup.latency_ms)
+        stack.callback(sim.stop)
+        fleet = stack.enter_context(
+            fleet_on(setup, "cache", setup.workers, setup.concurrency, setup.unlimited_env())
+        )
+        warm_up(setup, fleet, sim, *setup.unlimited_options())
+        fill = fleet.submit(dataset, sim, *setup.unlimited_options())
+        filled = sim.stats()["requests_total"]
+        sim.reset()
+        rerun = fleet.submit(dataset, sim, *setup.unlimited_options())
+        rerun_calls = sim.stats()["requests_total"]
+        (cached,) = fleet.one(
+            "SELECT count(*) FILTER (WHERE cached) FROM answers WHERE run_id = %s", rerun.run_id
+        )
+    say(
+        f"cache: fill {filled} calls in {fill.created_to_done_s}s, rerun {rerun_calls} calls "
+        f"in {rerun.created_to_done_s}s"
+    )
+    return {
+        "rerun_api_calls": rerun_calls,
+        "fill_api_calls": filled,
+        "rerun_cached_answers": int(cached),
+        "fill": asdict(fill),
+        "rerun": asdict(rerun),
+    }
+
+
+def bench_pipeline(setup: Setup, stories: int) -> dict[str, Any]:
+    dataset = setup.dataset(stories, setup.turns)
+    with contextlib.ExitStack() as stack:
+        sim = Sim(setup.log_dir, 0)
+        stack.callback(sim.stop)
+        fleet = stack.enter_context(
+            fleet_on(setup, "pipe", setup.workers, setup.concurrency, setup.unlimited_env())
+        )
+        warm_up(setup, fleet, sim, *setup.unlimited_options())
+        timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
+        pids = fleet.worker_pids()
+        rss = peak_rss_mb(pids)
+        rss_each = [peak_rss_mb(descendants(w.pid)) for w in fleet.workers]
+    rate = timing.answers / timing.last_answer_s
+    say(f"pipeline: {timing.answers} answers, {rate:.0f}/s, worker peak RSS {rss} MB")
+    return {
+        "pipeline_answers_per_s": round(rate, 1),
+        "answers_per_s_created_to_done": round(timing.answers / timing.created_to_done_s, 1),
+        "worker_rss_mb": rss,
+        "worker_rss_mb_each": rss_each,
+        "timing": asdict(timing),
+    }
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma list of {PARTS}")
+    parser.add_argument("--stories", type=int, default=50)
+    parser.add_argument("--turns", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=32, help="threads per worker")
+    parser.add_argument("--latency-ms", type=float, default=200)
+    parser.add_argument(
+        "--unlimit",
+        choices=("flag", "env"),
+        default="flag",
+        help="unlimited simulator: --rpm on runs, or EVALFLEET_INITIAL_RPM",
+    )
+    parser.add_argument("--seed-pool", type=int, default=8)
+    parser.add_argument("--rate-stories", type=int, default=60)
+    parser.add_argument("--rate-turns", type=int, default=10)
+    parser.add_argument("--rate-workers", type=int, default=3)
+    parser.add_argument("--rate-concurrency", type=int, default=32)
+    parser.add_argument("--rate-limit", type=int, default=600, help="simulator rpm per model")
+    parser.add_argument("--pipeline-stories", type=int, default=100)
+    parser.add_argument("--log-dir", type=Path, default=None)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown parts {sorted(unknown)}: choose among {PARTS}")
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="evalfleet-bench-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    say(f"logs in {log_dir}")
+    setup = Setup(
+        log_dir,
+        log_dir,
+        args.stories,
+        args.turns,
+        args.workers,
+        args.concurrency,
+        args.latency_ms,
+        args.unlimit,
+    )
+    started = time.perf_counter()
+    out: dict[str, Any] = {
+        "benchmark": "throughput",
+        "unlimited_by": (
+            f"--rpm {UNLIMITED_RPM} on each run (fixed limiter)"
+            if args.unlimit == "flag"
+            else f"EVALFLEET_INITIAL_RPM={UNLIMITED_RPM} in the workers (adaptive limiter)"
+        ),
+        "load_average_before": os.getloadavg()[0],
+    }
+    raw: dict[str, Any] = {}
+    if "efficiency" in parts:
+        raw["efficiency"] = bench_efficiency(setup)
+        out["efficiency"] = raw["efficiency"]["efficiency"]
+    if "seed" in parts:
+        raw["seed"] = bench_seed(setup, args.seed_pool)
+        if "efficiency" in raw:
+            evalfleet_s = raw["efficiency"]["timing"]["created_to_done_s"]
+            out["speedup_vs_seed"] = round(raw["seed"]["wall_s"] / evalfleet_s, 2)
+    if "rate_limit" in parts:
+        raw["rate_limit"] = bench_rate_limit(
+            setup,
+            args.rate_stories,
+            args.rate_turns,
+            args.rate_workers,
+            args.rate_concurrency,
+            args.rate_limit,
+        )
+        out["rate_limit"] = {k: raw["rate_limit"][k] for k in ("sustained_fraction", "share_429")}
+    if "cache" in parts:
+        raw["cache"] = bench_cache(setup)
+        out["rerun_api_calls"] = raw["cache"]["rerun_api_calls"]
+    if "pipeline" in parts:
+        raw["pipeline"] = bench_pipeline(setup, args.pipeline_stories)
+        out["pipeline_answers_per_s"] = raw["pipeline"]["pipeline_answers_per_s"]
+        out["worker_rss_mb"] = raw["pipeline"]["worker_rss_mb"]
+    out["load_average_after"] = os.getloadavg()[0]
+    out["elapsed_s"] = round(time.perf_counter() - started, 1)
+    out["raw"] = raw
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
