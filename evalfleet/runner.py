@@ -17,6 +17,7 @@ from evalfleet.waiting import wait_for_run
 from producer.create_run import create_run
 from producer.dataset import Dataset
 from producer.enqueue import enqueue_pending
+from schema.errors import EvalfleetError
 from schema.payloads import RunConfig
 from schema.settings import Settings
 
@@ -80,5 +81,13 @@ def execute_run(
             return RunOutcome(run_id, None)
         # The embedded default always waits: its broker and workers end with this command.
         tick = workers.check_alive if workers is not None else (lambda: None)
-        state = wait_for_run(sessions, celery, run_id, console, on_tick=tick)
+        try:
+            state = wait_for_run(sessions, celery, run_id, console, on_tick=tick)
+        except KeyboardInterrupt:
+            where = (
+                "the embedded workers stopped; its answers are kept"
+                if workers is not None
+                else f"the workers go on: `evalfleet status {run_id}`"
+            )
+            raise EvalfleetError(f"interrupted while waiting for run {run_id}: {where}") from None
         return RunOutcome(run_id, state)
