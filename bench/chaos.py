@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,11 @@ SIM_TIMEOUT_S = 3.0  # the simulator's "timeout" fault holds a request this long
 RECOVERY = {
     "EVALFLEET_API_TIMEOUT_S": "1.5",  # under SIM_TIMEOUT_S: timeouts are the client's
     "EVALFLEET_SWEEP_INTERVAL_S": "3",
-    "EVALFLEET_LEASE_S": "15",
     "EVALFLEET_REQUEST_ATTEMPTS": "6",
     "EVALFLEET_TASK_MAX_RETRIES": "30",
     "EVALFLEET_MAX_ATTEMPTS": "30",
-    "EVALFLEET_VISIBILITY_TIMEOUT_S": "60",
-    "EVALFLEET_TASK_TIME_LIMIT_S": "45",
+    "EVALFLEET_VISIBILITY_TIMEOUT_S": "120",
+    "EVALFLEET_TASK_TIME_LIMIT_S": "90",
 }
 
 
@@ -83,12 +83,24 @@ def fresh_database(admin_url: str) -> Iterator[str]:
 def empty_redis_db(server_url: str) -> str:
     """The URL of an empty database number (never db 0: others use it), picked at random."""
     client = redis.Redis.from_url(server_url)
-    count = int(client.config_get("databases")["databases"])
+    count = int(client.config_get("databases")["databases"] or 16)
     used = {int(name[2:]) for name in client.info("keyspace")}
     free = [db for db in range(1, count) if db not in used]
     if not free:
         raise SystemExit(f"no empty database number on {server_url}")
     return f"{server_url.rstrip('/')}/{random.choice(free)}"
+
+
+def limiter_state(broker_url: str) -> dict[str, dict[str, float]]:
+    """The cluster-wide limiter per model at the end (counts since the Redis flush)."""
+    client = redis.Redis.from_url(broker_url, decode_responses=True)
+    fields = ("rate", "cuts", "limited", "successes")
+    return {
+        key.split(":", 3)[3]: {
+            f: round(float(v), 1) for f, v in client.hgetall(key).items() if f in fields
+        }  # fmt: skip
+        for key in client.scan_iter("evalfleet:rl:*")
+    }
 
 
 def wait_for_postgres(admin_url: str, timeout: float = 60) -> None:
@@ -126,16 +138,17 @@ class Workers:
     def alive(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is None]
 
-    def busiest(self) -> str:
-        """The live worker running the most tasks (Celery's inspect), else the oldest."""
+    def busiest(self) -> tuple[str, int]:
+        """The live worker running the most tasks (Celery's inspect; ties: the oldest)."""
         active = self.celery.control.inspect(timeout=1.0).active() or {}
         running = {host.split("@")[0]: len(tasks) for host, tasks in active.items()}
-        return max(self.alive(), key=lambda name: running.get(name, 0))
+        name = max(self.alive(), key=lambda name: running.get(name, 0))
+        return name, running.get(name, 0)
 
     def kill_one(self) -> None:
         """SIGKILL the busiest live worker and start a replacement, so the count stays."""
-        victim = self.busiest()
-        log(f"SIGKILL {victim}")
+        victim, tasks = self.busiest()
+        log(f"SIGKILL {victim} ({tasks} tasks running)")
         self.processes[victim].send_signal(signal.SIGKILL)
         self.processes[victim].wait()
         self.start()
@@ -241,7 +254,7 @@ def fault_plan(kills: int, flushes: int, restarts: int) -> list[str]:
 
 def run_with_faults(
     engine: Engine, run_id: int, expected: int, plan: list[str],
-    actions: dict[str, Callable[[], None]], timeout: float,
+    actions: dict[str, Callable[[], object]], timeout: float,
 ) -> dict[str, int]:  # fmt: skip
     """Fire each fault when the answers reach its share of `expected`; wait for the end."""
     deadline = time.monotonic() + timeout
@@ -276,9 +289,33 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="server, no db")
     parser.add_argument("--rpm", type=float, default=None, help="passed to `evalfleet run`")
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--lease-s", type=float, default=15.0, help="EVALFLEET_LEASE_S")
     parser.add_argument("--timeout", type=float, default=900.0, help="per run, seconds")
     parser.add_argument("--log-dir", type=Path, default=None)
     return parser.parse_args()
+
+
+@dataclass(frozen=True)
+class Timed:
+    run_id: int
+    wall_s: float
+    fired: dict[str, int]
+    sim: dict[str, Any]  # the simulator's counters
+    limiter: dict[str, dict[str, float]]
+
+
+def timed_run(
+    config: SimConfig, env: dict[str, str], args: argparse.Namespace, engine: Engine,
+    expected: int, plan: list[str], actions: dict[str, Callable[[], object]],
+) -> Timed:  # fmt: skip
+    """One run on its own simulator, from `evalfleet run` to the run's end, faults on the way."""
+    with SimServer(config) as sim:
+        started = time.monotonic()
+        run_env = {**env, "TOGETHER_BASE_URL": sim.base_url}
+        run_id = start_run(args.dataset, args.stories, run_env, args.rpm)
+        fired = run_with_faults(engine, run_id, expected, plan, actions, args.timeout)
+        wall_s = round(time.monotonic() - started, 1)
+        return Timed(run_id, wall_s, fired, sim.stats(), limiter_state(env["EVALFLEET_BROKER_URL"]))
 
 
 def main() -> None:
@@ -288,20 +325,22 @@ def main() -> None:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="evalfleet-chaos-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     broker_url = empty_redis_db(args.redis)
-    faults = SimConfig(seed=args.seed, latency_ms_mean=args.latency_ms, fault_429=0.10,
+    faulty = SimConfig(seed=args.seed, latency_ms_mean=args.latency_ms, fault_429=0.10,
                        fault_503=0.05, fault_timeout=0.02, timeout_s=SIM_TIMEOUT_S)  # fmt: skip
+    clean = SimConfig(seed=args.seed, latency_ms_mean=args.latency_ms)
     log(f"{expected} answers expected; broker {broker_url}; logs in {log_dir}")
     with fresh_database(args.postgres) as database_url:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(OURS)},
             **RECOVERY,
+            "EVALFLEET_LEASE_S": str(args.lease_s),
             "EVALFLEET_DATABASE_URL": database_url,
             "EVALFLEET_BROKER_URL": broker_url,
             "EVALFLEET_QUEUE": f"evalfleet-chaos-{uuid.uuid4().hex[:8]}",
         }
         engine = create_engine(database_url, pool_pre_ping=True)
         workers = Workers(env, args.concurrency, log_dir)
-        actions = {
+        actions: dict[str, Callable[[], object]] = {
             "kill": workers.kill_one,
             "redis_flush": lambda: redis.Redis.from_url(broker_url).flushdb(),
             "postgres_restart": lambda: restart_postgres(args.postgres),
@@ -311,41 +350,37 @@ def main() -> None:
             evalfleet(["db", "upgrade"], env)
             for _ in range(args.workers):
                 workers.start()
-            with SimServer(faults) as sim:
-                started = time.monotonic()
-                run_id = start_run(args.dataset, args.stories, {**env, "TOGETHER_BASE_URL":
-                                   sim.base_url}, args.rpm)  # fmt: skip
-                fired = run_with_faults(engine, run_id, expected, plan, actions, args.timeout)
-                wall_s = time.monotonic() - started
-                chaos_stats = sim.stats()
-            outcome = measure(engine, run_id, expected)
-            log(f"chaos run {run_id} {outcome['state']} in {wall_s:.1f}s; fault-free run next")
-            with SimServer(SimConfig(seed=args.seed, latency_ms_mean=args.latency_ms)) as clean:
-                started = time.monotonic()
-                clean_id = start_run(args.dataset, args.stories, {**env, "TOGETHER_BASE_URL":
-                                     clean.base_url}, args.rpm)  # fmt: skip
-                run_with_faults(engine, clean_id, expected, [], {}, args.timeout)
-                clean_wall_s = time.monotonic() - started
-            chaos_scores, clean_scores = scores(run_id, env), scores(clean_id, env)
+            chaos = timed_run(faulty, env, args, engine, expected, plan, actions)
+            outcome = measure(engine, chaos.run_id, expected)
+            log(f"chaos run {chaos.run_id} {outcome['state']} in {chaos.wall_s}s; now fault-free")
+            fault_free = timed_run(clean, env, args, engine, expected, [], {})
+            chaos_scores, clean_scores = scores(chaos.run_id, env), scores(fault_free.run_id, env)
             alive_at_end = len(workers.alive())
         finally:
             workers.stop()
             engine.dispose()
+            redis.Redis.from_url(broker_url).flushdb()  # leave the database number empty
+    ok = chaos.sim["by_status"].get("200", 0) - chaos.sim["faults"].get("timeout", 0)
     print(json.dumps({
         "expected_answers": expected,
         **outcome,
         "scores_match_fault_free": chaos_scores == clean_scores,
         "scores": chaos_scores,
         "fault_free_scores": clean_scores,
-        "faults": {**chaos_stats["faults"], **fired},
-        "api_calls": chaos_stats["requests_total"],
+        "faults": {**chaos.sim["faults"], **chaos.fired},
+        "api_calls": chaos.sim["requests_total"],
         "min_api_calls": expected,
-        "http_status": chaos_stats["by_status"],
+        "http_status": chaos.sim["by_status"],
+        # Answers the API gave (200s, less the timeouts the client had given up on) beyond
+        # the answers stored: paid for twice.
+        "answers_paid_twice": ok - outcome["answers"],
+        "rate_limiter_end": chaos.limiter,
         "workers_alive_at_end": alive_at_end,
-        "wall_s": round(wall_s, 1),
-        "fault_free_wall_s": round(clean_wall_s, 1),
+        "wall_s": chaos.wall_s,
+        "fault_free_wall_s": fault_free.wall_s,
         "stories": args.stories,
         "seed": args.seed,
+        "rpm": args.rpm,
         "logs": str(log_dir),
     }))  # fmt: skip
 

@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -36,17 +37,22 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+import together
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.seed_protocol import run_seed_protocol  # noqa: E402
 from producer.loaders.registry import load_dataset_spec  # noqa: E402
+from schema.payloads import HistoryMode  # noqa: E402
+from workers.prompts import build_messages  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
 MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
@@ -108,6 +114,11 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def descendants(pid: int) -> list[int]:
@@ -238,18 +249,31 @@ class Sim:
             self.process.kill()
 
 
+def admin(sql: str) -> None:
+    """One statement as the admin user, retried while PostgreSQL restarts (another benchmark's
+    chaos may restart it)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(sql.encode())
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 @contextlib.contextmanager
 def fresh_database(tag: str) -> Iterator[tuple[str, str]]:
     """(SQLAlchemy URL, libpq URL) of a new, empty database, dropped afterwards."""
     name = f"evalfleet_bench_{tag}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    admin(f'CREATE DATABASE "{name}"')
     libpq = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
         yield libpq.replace("postgresql://", "postgresql+psycopg://", 1), libpq
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -269,6 +293,7 @@ class RunTiming:
     rate_limited: int
     mean_client_latency_ms: float | None
     cpu: dict[str, float] = field(default_factory=dict)
+    postgres_lost: int = 0  # the poller's connection dropped (PostgreSQL restarted): disturbed
 
 
 class Fleet:
@@ -290,6 +315,7 @@ class Fleet:
         self.extra_env = extra_env or {}
         self.workers: list[subprocess.Popen[bytes]] = []
         self.conn = psycopg.connect(self.libpq, autocommit=True)
+        self.reconnects = 0  # PostgreSQL restarted under us (another benchmark's chaos)
 
     def env(self, base_url: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))}
@@ -337,10 +363,9 @@ class Fleet:
         every = processes_matching(r"^(postgres: |/usr/lib/postgresql/)")
         return [pid for pid in every if pid not in ours]
 
-    def meter(self, sim: Sim, producer: list[int]) -> CpuMeter:
+    def meter(self, sim: Sim) -> CpuMeter:
         return CpuMeter(
             {
-                "producer": lambda: producer,
                 "workers": self.worker_pids,
                 "simulator": sim.pids,
                 "postgres_backends": self.backend_pids,
@@ -361,15 +386,15 @@ class Fleet:
         self.conn.close()
 
     def last_run_id(self) -> int:
-        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()
-        return int(row[0]) if row else 0
+        return int(self.one("SELECT coalesce(max(id), 0) FROM runs")[0])
 
     def submit(self, dataset: Path, sim: Sim, *options: str, timeout: float = 900) -> RunTiming:
         """`evalfleet run --no-wait`, then poll SQL until the run is done; times the run."""
         after = self.last_run_id()
-        producer_pid: list[int] = []
-        meter = self.meter(sim, producer_pid)
+        reconnects = self.reconnects
+        meter = self.meter(sim)
         meter.start()
+        reaped_before = children_cpu_s()
         started = time.time()
         command = cli(
             "run",
@@ -385,19 +410,24 @@ class Fleet:
         producer = subprocess.Popen(
             command, env=self.env(sim.base_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        producer_pid.append(producer.pid)
         run_id, done_at = self._wait_done(after, producer, started + timeout)
         cpu = meter.stop()
         producer.communicate(timeout=60)
-        return self._timing(run_id, started, done_at, cpu)
+        # The producer has exited: its CPU time is in this process' reaped children's.
+        cpu["producer_cpu_s"] = round(children_cpu_s() - reaped_before, 2)
+        cpu["other_cpu_s"] = round(cpu["other_cpu_s"] - cpu["producer_cpu_s"], 2)
+        timing = self._timing(run_id, started, done_at, cpu)
+        timing.postgres_lost = self.reconnects - reconnects
+        return timing
 
     def _wait_done(
         self, after: int, producer: subprocess.Popen[bytes], deadline: float
     ) -> tuple[int, float]:
         while time.time() < deadline:
-            row = self.conn.execute(
-                "SELECT id, state, error FROM runs WHERE id > %s ORDER BY id DESC LIMIT 1", (after,)
-            ).fetchone()
+            rows = self.query(
+                "SELECT id, state, error FROM runs WHERE id > %s ORDER BY id DESC LIMIT 1", after
+            )
+            row = rows[0] if rows else None
             if row is not None and row[1] == "done":
                 return int(row[0]), time.time()
             if row is not None and row[1] == "failed":
@@ -408,10 +438,25 @@ class Fleet:
         raise RuntimeError(f"no run done within the timeout: see {self.log_dir}")
 
     def one(self, sql: str, *params: Any) -> tuple[Any, ...]:
-        row = self.conn.execute(sql, params).fetchone()
-        if row is None:
+        rows = self.query(sql, *params)
+        if not rows:
             raise RuntimeError(f"no row for {sql!r}")
-        return tuple(row)
+        return rows[0]
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of `sql`; reconnects (for up to 60 s) when the server restarted meanwhile."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return [tuple(row) for row in self.conn.execute(sql, params).fetchall()]
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                self.reconnects += 1
+                say(f"PostgreSQL connection lost ({self.reconnects}): reconnecting")
+                time.sleep(0.5)
+                with contextlib.suppress(psycopg.OperationalError):
+                    self.conn = psycopg.connect(self.libpq, autocommit=True)
 
     def _timing(
         self, run_id: int, started: float, done_at: float, cpu: dict[str, float]
@@ -449,11 +494,11 @@ class Fleet:
 
     def answer_times(self, run_id: int) -> dict[str, list[float]]:
         """Epoch seconds of every stored answer, per model label."""
-        rows = self.conn.execute(
+        rows = self.query(
             "SELECT model_label, extract(epoch FROM created_at) FROM answers"
             " WHERE run_id = %s AND text IS NOT NULL",
-            (run_id,),
-        ).fetchall()
+            run_id,
+        )
         times: dict[str, list[float]] = {}
         for label, at in rows:
             times.setdefault(label, []).append(float(at))
@@ -526,6 +571,7 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
         timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
         stats = sim.stats()
         rss = peak_rss_mb(fleet.worker_pids())
+        bare_s = bare_pool_s(sim.base_url, dataset, concurrency)
     ideal = requests * sim.latency_s / concurrency
     say(f"efficiency: {requests} requests, ideal {ideal:.2f}s, run {timing.created_to_done_s}s")
     return {
@@ -535,11 +581,47 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
         "efficiency": round(ideal / timing.created_to_done_s, 3),
         "efficiency_from_command_start": round(ideal / timing.command_to_done_s, 3),
         "efficiency_to_last_answer": round(ideal / timing.last_answer_s, 3),
+        "bare_pool_s": round(bare_s, 3),
+        "bare_pool_efficiency": round(ideal / bare_s, 3),
         "simulator_requests": stats["requests_total"],
         "simulator_max_in_flight": stats["max_in_flight"],
         "worker_rss_mb": rss,
         "timing": asdict(timing),
     }
+
+
+def bare_pool_s(base_url: str, dataset: Path, threads: int) -> float:
+    """Reference: wall time of the same gold-mode requests from a bare thread pool with one
+    `together` client (no queue, database or limiter): what this machine and simulator allow."""
+    requests = []
+    for story in load_dataset_spec(str(dataset)).stories:
+        questions = [(q.turn, q.text, q.references) for q in story.questions]
+        for model in MODELS.values():
+            for turn, _, _ in questions:
+                messages = build_messages(story.text, questions, turn, HistoryMode.GOLD)
+                requests.append((model, messages))
+    limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+    client = together.Together(
+        api_key="x",
+        base_url=base_url,
+        max_retries=0,
+        http_client=together.DefaultHttpxClient(limits=limits),
+    )
+
+    def ask(request: tuple[str, list[dict[str, str]]]) -> None:
+        model, messages = request
+        client.chat.completions.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=0.0,
+            max_tokens=128,
+        )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(ask, requests))
+    client.close()
+    return time.perf_counter() - started
 
 
 def bench_seed(setup: Setup, pool_size: int) -> dict[str, Any]:
@@ -555,19 +637,24 @@ def bench_seed(setup: Setup, pool_size: int) -> dict[str, Any]:
     return {**asdict(result), "ideal_s": round(ideal, 3), "simulator": stats["by_status"]}
 
 
-def sustained_rates(
-    times: dict[str, list[float]], start: float, trim: float
-) -> dict[str, dict[str, float]]:
-    """Per model: answers per minute within the run's middle (start..last answer, `trim` of it
-    left out at each end)."""
-    end = max(t for model_times in times.values() for t in model_times)
+def rate_in(times: Sequence[float], start: float, end: float, trim: float) -> float:
+    """Answers per minute within start..end, `trim` of that span left out at each end."""
     low, high = start + trim * (end - start), end - trim * (end - start)
+    return sum(low <= t <= high for t in times) / max(1e-9, high - low) * 60
+
+
+def model_rates(times: dict[str, list[float]], created: float, trim: float) -> dict[str, Any]:
+    """Per model: the rate over the run's middle (run created .. last answer of any model), and
+    the rate while that model was being served (its own first .. last answer)."""
+    end = max(t for model_times in times.values() for t in model_times)
     return {
         label: {
-            "rpm": round(sum(low <= t <= high for t in model_times) / (high - low) * 60, 1),
-            "window_s": round(high - low, 2),
+            "run_rpm": round(rate_in(model_times, created, end, trim), 1),
+            "active_rpm": round(rate_in(model_times, min(model_times), max(model_times), trim), 1),
+            "first_answer_s": round(min(model_times) - created, 2),
+            "last_answer_s": round(max(model_times) - created, 2),
         }
-        for label, model_times in times.items()
+        for label, model_times in sorted(times.items())
     }
 
 
@@ -586,19 +673,22 @@ def bench_rate_limit(
         stats = sim.stats()
         times = fleet.answer_times(timing.run_id)
         created = fleet.run_created(timing.run_id)
-    rates = sustained_rates(times, created, 0.1)
-    fractions = {label: round(r["rpm"] / limit, 3) for label, r in rates.items()}
+    rates = model_rates(times, created, 0.1)
+    fractions = {label: round(r["run_rpm"] / limit, 3) for label, r in rates.items()}
+    active = {label: round(r["active_rpm"] / limit, 3) for label, r in rates.items()}
     share_429 = stats["by_status"].get("429", 0) / max(1, stats["requests_total"])
-    say(f"rate limit: sustained {fractions} of {limit}/min, 429 share {share_429:.3f}")
+    say(
+        f"rate limit: sustained {fractions} of {limit}/min (while served: {active}), "
+        f"429 share {share_429:.3f}"
+    )
     return {
         "sustained_fraction": min(fractions.values()),
         "sustained_fraction_by_model": fractions,
         "share_429": round(share_429, 4),
+        "fraction_while_model_served": active,
         "limit_rpm": limit,
-        "achieved_rpm_by_model": rates,
-        "overall_fraction": round(
-            timing.answered / (timing.last_answer_s / 60) / (limit * len(MODELS)), 3
-        ),
+        "by_model": rates,
+        "run_vs_floor": round(stories * turns / (limit / 60) / timing.last_answer_s, 3),
         "floor_s": round(stories * turns / (limit / 60), 2),
         "simulator": {k: stats[k] for k in ("requests_total", "by_status", "rate_limited")},
         "timing": asdict(timing),
