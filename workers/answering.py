@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.accounting import spent_usd
@@ -63,25 +63,34 @@ class Work:
 
 
 class LeaseKeeper:
-    """Renews the item's lease before each request (at most every quarter lease), so the
-    lease only has to outlast one request, and a dead holder is noticed within one lease."""
+    """Renews the item's lease from a background thread while the delivery works (waiting on
+    the rate limiter included), so a live holder never loses it and a dead one is noticed
+    within one lease."""
 
     def __init__(self, sessions: sessionmaker[Session], item_id: int, lease_s: float) -> None:
         self.sessions, self.item_id, self.lease_s = sessions, item_id, lease_s
-        self._renewed = time.monotonic()
-        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{item_id}", daemon=True)
 
-    def renew(self) -> None:
-        with self._lock:
-            if time.monotonic() - self._renewed < self.lease_s / 4:
-                return
-            self._renewed = time.monotonic()
-        with session_scope(self.sessions) as session:
-            session.execute(
-                update(Item)
-                .where(Item.id == self.item_id, Item.state == ItemState.RUNNING.value)
-                .values(lease_until=utcnow() + timedelta(seconds=self.lease_s))
-            )
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                with session_scope(self.sessions) as session:
+                    session.execute(
+                        update(Item)
+                        .where(Item.id == self.item_id, Item.state == ItemState.RUNNING.value)
+                        .values(lease_until=utcnow() + timedelta(seconds=self.lease_s))
+                    )
+            except DBAPIError:  # the database is restarting: renew at the next beat
+                logger.warning("item %s: lease not renewed (database error)", self.item_id)
 
 
 @dataclass(frozen=True)
@@ -93,9 +102,12 @@ class Delivery:
     retry_in_s: float | None = None  # another live delivery holds the item: come back later
 
 
-def start_delivery(sessions: sessionmaker[Session], item_id: int, settings: Settings) -> Delivery:
+def start_delivery(
+    sessions: sessionmaker[Session], item_id: int, settings: Settings, takeover: bool = False
+) -> Delivery:
     """Claim the item atomically (a conditional UPDATE, so SQLite and PostgreSQL agree) and
-    count the delivery before any work, then read everything the work needs."""
+    count the delivery before any work, then read everything the work needs. `takeover`:
+    this is the retry of a delivery that held the item, so its lease is this task's own."""
     now = utcnow()
     with session_scope(sessions) as session:
         item = session.get(Item, item_id)
@@ -108,6 +120,7 @@ def start_delivery(sessions: sessionmaker[Session], item_id: int, settings: Sett
         if run.state != RunState.RUNNING.value:
             close_item(session, item_id, ItemState.FAILED, f"run {run.id} stopped: {run.error}")
             return Delivery(run.id)
+        lease_over = or_(Item.lease_until.is_(None), Item.lease_until < now)
         claimed = session.execute(
             update(Item)
             .where(
@@ -116,7 +129,7 @@ def start_delivery(sessions: sessionmaker[Session], item_id: int, settings: Sett
                     Item.state == ItemState.PENDING.value,
                     and_(
                         Item.state == ItemState.RUNNING.value,
-                        or_(Item.lease_until.is_(None), Item.lease_until < now),
+                        true() if takeover else lease_over,
                     ),
                 ),
             )
@@ -195,19 +208,16 @@ class TurnOutcome:
 def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
     """Ask every turn not yet stored; store each answer (or its final error) as it arrives.
     Independent turns (every mode but `model`) go out concurrently on the process's pool."""
-    counts = CallCounts(heartbeat=LeaseKeeper(resources.sessions, work.item_id, work.lease_s).renew)
+    counts = CallCounts()
     todo = [turn for turn, _, _ in work.questions if turn not in work.stored]
-    try:
-        if work.config.history is HistoryMode.MODEL:
-            outcomes = answer_in_order(work, resources, attempt, todo, counts)
-        else:
-            futures = [
-                resources.executor.submit(answer_turn, work, resources, attempt, turn, {}, counts)
-                for turn in todo
-            ]
-            outcomes = [future.result() for future in futures]
-    finally:
-        record_calls(resources.sessions, work.item_id, counts)
+    with LeaseKeeper(resources.sessions, work.item_id, work.lease_s):
+        try:
+            if work.config.history is HistoryMode.MODEL:
+                outcomes = answer_in_order(work, resources, attempt, todo, counts)
+            else:
+                outcomes = answer_concurrently(work, resources, attempt, todo, counts)
+        finally:
+            record_calls(resources.sessions, work.item_id, counts)
     failures = [o.failure for o in outcomes if o.failure is not None]
     for failure in failures:
         reason = redact(describe(failure.cause), resources)
@@ -220,6 +230,28 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
     for failure in failures:  # 429 or transient after every attempt: the task retries later
         raise RetryLater(failure.decision, redact(describe(failure.cause), resources))
     finish_item(resources.sessions, work.item_id, ItemState.DONE, None)
+
+
+def answer_concurrently(
+    work: Work, resources: Resources, attempt: int, todo: list[int], counts: CallCounts
+) -> list[TurnOutcome]:
+    """Independent turns on the process's API pool. If one raises (the database went away),
+    the others stop before their next request, and the error is raised once all have."""
+    futures = [
+        resources.executor.submit(answer_turn, work, resources, attempt, turn, {}, counts)
+        for turn in todo
+    ]
+    outcomes: list[TurnOutcome] = []
+    error: BaseException | None = None
+    for future in futures:
+        try:
+            outcomes.append(future.result())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others end
+            counts.cancel()
+            error = error or exc
+    if error is not None:
+        raise error
+    return outcomes
 
 
 def answer_in_order(

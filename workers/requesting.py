@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workers import cache
 from workers.api import Completion, complete
 from workers.errors import Decision, classify
+from workers.ratelimit import RateLimitTimeout
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
@@ -29,14 +30,25 @@ class Limiter(Protocol):
     ) -> None: ...
 
 
+class Cancelled(Exception):
+    """Another turn of the same delivery failed: this one stops before its next request."""
+
+
 @dataclass
 class CallCounts:
-    """API calls of one delivery, shared by its turn threads; `heartbeat` runs before each."""
+    """API calls of one delivery, shared by its turn threads, and its cancellation."""
 
     calls: int = 0
     rate_limited: int = 0
-    heartbeat: Callable[[], None] = lambda: None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def check(self) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled("stopped: another turn of this delivery failed")
 
     def add(self, calls: int = 0, rate_limited: int = 0) -> None:
         with self._lock:
@@ -93,9 +105,13 @@ def ask(
     """The answer, or RequestFailed: 429 and transient failures are retried `attempts` times;
     anything else (401/403/404/400) is raised at once."""
     for attempt in range(attempts):
-        counts.heartbeat()
+        counts.check()
         if limiter is not None:
-            limiter.acquire(estimate_tokens(request))
+            try:
+                limiter.acquire(estimate_tokens(request))
+            except RateLimitTimeout as exc:  # the cluster is throttled: retry the item later
+                raise RequestFailed(Decision.RATE_LIMITED, exc) from exc
+            counts.check()
         counts.add(calls=1)
         try:
             completion = complete(

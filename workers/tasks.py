@@ -37,16 +37,18 @@ def backoff_seconds(retries: int, decision: Decision) -> float:
 
 
 @app.task(name=ANSWER_ITEM_TASK, bind=True, max_retries=None)
-def answer_item(self: Any, item_id: int) -> None:
+def answer_item(self: Any, item_id: int, takeover: bool = False) -> None:
     resources = get_resources()
     retries = int(self.request.retries)
+    holding = False
     try:
-        delivery = start_delivery(resources.sessions, item_id, resources.settings)
+        delivery = start_delivery(resources.sessions, item_id, resources.settings, takeover)
         if delivery.retry_in_s is not None:
             # A duplicate message while another delivery holds the item: come back after its
             # lease, and take over then if that delivery died.
             raise self.retry(countdown=delivery.retry_in_s)
         if delivery.work is not None:
+            holding = True
             die_if_poisoned(delivery.work)
             answer_turns(delivery.work, resources, attempt=retries + 1)
     except RetryLater as exc:
@@ -54,7 +56,9 @@ def answer_item(self: Any, item_id: int) -> None:
         retry_or_fail(self, resources, item_id, exc.decision, exc.reason, retries)
     except DBAPIError as exc:  # the database restarted or is unreachable: try again later
         logger.warning("item %s: database error, retrying: %s", item_id, type(exc).__name__)
-        raise self.retry(countdown=backoff_seconds(retries, Decision.TRANSIENT)) from exc
+        # The lease is still ours: the retry takes it over instead of waiting it out.
+        countdown = backoff_seconds(retries, Decision.TRANSIENT)
+        raise self.retry(countdown=countdown, kwargs={"takeover": holding}) from exc
     if delivery.run_id is not None:
         enqueue_aggregation_if_last(resources, delivery.run_id)
 
