@@ -222,7 +222,11 @@ class Sim:
         log = (log_dir / f"sim-{self.port}.log").open("wb")
         self.process = subprocess.Popen(cli(*args), stdout=log, stderr=subprocess.STDOUT)
         self.latency_s = latency_ms / 1000
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def base_url(self) -> str:
