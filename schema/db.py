@@ -81,7 +81,8 @@ def upsert(
     insert = DIALECT_INSERTS.get(dialect)
     if insert is None:  # pragma: no cover - only the two dialects above are supported
         raise ServiceUnavailableError(f"unsupported database dialect {dialect!r}")
-    base = insert(table).values(list(rows))
+    # Rows go as parameters, not in the statement, so SQLAlchemy compiles it once and caches.
+    base = insert(table)
     statement = (
         base.on_conflict_do_update(
             index_elements=list(conflict_columns),
@@ -90,7 +91,7 @@ def upsert(
         if update_columns
         else base.on_conflict_do_nothing(index_elements=list(conflict_columns))
     )
-    session.execute(statement)
+    session.execute(statement, list(rows))
 
 
 def create_all_for_tests(engine: Engine) -> None:

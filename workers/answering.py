@@ -237,9 +237,9 @@ def answer_concurrently(
 ) -> list[TurnOutcome]:
     """Independent turns on the process's API pool. If one raises (the database went away),
     the others stop before their next request, and the error is raised once all have."""
+    pool = resources.executor(work.config.base_url, work.model)
     futures = [
-        resources.executor.submit(answer_turn, work, resources, attempt, turn, {}, counts)
-        for turn in todo
+        pool.submit(answer_turn, work, resources, attempt, turn, {}, counts) for turn in todo
     ]
     outcomes: list[TurnOutcome] = []
     error: BaseException | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -13,6 +14,9 @@ from workers.resources import reset_after_fork
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 POOL_ENV = "EVALFLEET_WORKER_POOL"  # set by `evalfleet worker --pool`
+
+# httpx logs every request at INFO: a line per API call costs CPU and buries the useful lines.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 app = make_celery(get_settings(), get_settings().broker_url or DEFAULT_BROKER_URL)
 app.conf.include = ["workers.tasks"]

@@ -24,11 +24,12 @@ class Resources:
     engine: Engine
     sessions: sessionmaker[Session]
     connections: int
-    executor: ThreadPoolExecutor
+    concurrency: int
     redis: Redis | None
     _limiters: dict[tuple[LimitKey, float | None, float | None], RateLimiter] = field(
         default_factory=dict
     )
+    _executors: dict[tuple[str | None, str], ThreadPoolExecutor] = field(default_factory=dict)
     _clients: dict[str | None, together.Together] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +52,17 @@ class Resources:
                 )
             return self._limiters[(key, rpm, tpm)]
 
+    def executor(self, base_url: str | None, model: str) -> ThreadPoolExecutor:
+        """One API pool per (base URL, model): turns of one model waiting on its rate limit
+        never hold the threads another model could use now."""
+        with self._lock:
+            key = (base_url, model)
+            if key not in self._executors:
+                self._executors[key] = ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix=f"api-{len(self._executors)}"
+                )
+            return self._executors[key]
+
     def client(self, base_url: str | None) -> together.Together:
         with self._lock:
             if base_url not in self._clients:
@@ -68,14 +80,15 @@ def get_resources() -> Resources:
         if _resources is None:
             settings = get_settings()
             engine = make_engine(settings.effective_database_url)
-            # In-flight API requests per process are bounded by the worker's concurrency.
+            # In-flight API requests per process and model are bounded by the concurrency.
             concurrency = max(1, settings.worker_concurrency)
             _resources = Resources(
                 settings=settings,
                 engine=engine,
                 sessions=make_sessionmaker(engine),
-                connections=concurrency + 4,
-                executor=ThreadPoolExecutor(concurrency, thread_name_prefix="api"),
+                # Two models' pools share one client per base URL.
+                connections=2 * concurrency + 4,
+                concurrency=concurrency,
                 redis=Redis.from_url(settings.broker_url) if settings.broker_url else None,
             )
         return _resources
