@@ -46,9 +46,8 @@ def summarize_run(
     """The summary of a run from its already loaded turns and comparisons."""
     run_id = run.id
     config = RunConfig.model_validate(run.config)
-    scores = compute_scores(turns)
-    if run.state == RunState.DONE.value:
-        scores = stored_scores(session, run_id) or scores
+    stored = stored_scores(session, run_id) if run.state == RunState.DONE.value else []
+    scores = stored or compute_scores(turns)
     usage = usage_by_label(session, run_id, config.models, config.prices)
     by_label = {
         label: model_entry(model, label, scores, usage[label])

@@ -1,4 +1,4 @@
-"""Wait for a run to end, with a progress bar, sweeping up a lost aggregation on the way."""
+"""Wait for a run to end, with a progress bar, recovering a lost aggregation on the way."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.models import Answer, Item, Question, Run, RunState, Story
-from schema.payloads import AGGREGATE_RUN_TASK
-from workers.completion import claim_aggregation
+from workers.reconcile import recover_aggregation
 
 POLL_S = 0.5
-AGGREGATION_GRACE_S = 60.0  # re-send the aggregation if it has not finished by then
+RECOVERY_EVERY_S = 5.0
 FINAL_STATES = (RunState.DONE.value, RunState.FAILED.value)
 
 
@@ -43,7 +42,7 @@ def wait_for_run(
         TextColumn("answers"),
         TimeRemainingColumn(),
     )
-    aggregating_since: float | None = None
+    next_recovery = time.monotonic() + RECOVERY_EVERY_S
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("answers", total=total, run_id=run_id, state="running")
         while True:
@@ -56,13 +55,8 @@ def wait_for_run(
             progress.update(task, completed=int(done or 0), state=state)
             if state in FINAL_STATES:
                 return state
-            if state == RunState.RUNNING.value and claim_aggregation(sessions, run_id):
-                # Every item ended but no worker claimed the aggregation (a crash between its
-                # commit and its enqueue): claim it here.
-                celery.send_task(AGGREGATE_RUN_TASK, args=[run_id])
-            if state == RunState.AGGREGATING.value:
-                aggregating_since = aggregating_since or time.monotonic()
-                if time.monotonic() - aggregating_since > AGGREGATION_GRACE_S:
-                    celery.send_task(AGGREGATE_RUN_TASK, args=[run_id])  # idempotent
-                    aggregating_since = time.monotonic()
+            if time.monotonic() >= next_recovery:
+                # The same recovery the workers' sweep makes, for a cluster without a sweep.
+                recover_aggregation(celery, sessions, run_id)
+                next_recovery = time.monotonic() + RECOVERY_EVERY_S
             time.sleep(POLL_S)

@@ -61,7 +61,10 @@ def usage_by_label(
 
 
 def spent_usd(
-    session: Session, run_id: int, prices: Mapping[str, tuple[float, float] | None]
+    session: Session,
+    run_id: int,
+    labels: Iterable[str],
+    prices: Mapping[str, tuple[float, float] | None],
 ) -> float:
-    usage = usage_by_label(session, run_id, prices, prices)
+    usage = usage_by_label(session, run_id, labels, prices)
     return sum(u.cost_usd or 0.0 for u in usage.values())

@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from schema.accounting import spent_usd
 from schema.db import session_scope, upsert
@@ -27,6 +28,7 @@ from schema.models import (
 )
 from schema.payloads import HistoryMode, RunConfig
 from schema.settings import Settings
+from workers import cache
 from workers.api import Completion
 from workers.errors import Decision, describe
 from workers.prompts import build_messages
@@ -157,7 +159,7 @@ def start_delivery(
         story = session.get_one(Story, item.story_id)
         config = RunConfig.model_validate(run.config)
         if config.budget_usd is not None:
-            spent = spent_usd(session, run.id, config.prices)
+            spent = spent_usd(session, run.id, config.models, config.prices)
             if spent >= config.budget_usd:
                 reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
                 close_item(session, item_id, ItemState.FAILED, reason)
@@ -191,9 +193,16 @@ def start_delivery(
 
 
 def close_item(session: Session, item_id: int, state: ItemState, error: str | None) -> None:
+    close_items(session, Item.id == item_id, state, error)
+
+
+def close_items(
+    session: Session, which: ColumnElement[bool], state: ItemState, error: str | None
+) -> None:
+    """End the open items `which` selects (the closed ones keep their outcome)."""
     session.execute(
         update(Item)
-        .where(Item.id == item_id, Item.state.in_(OPEN_ITEM_STATES))
+        .where(which, Item.state.in_(OPEN_ITEM_STATES))
         .values(state=state.value, last_error=error, finished_at=utcnow(), lease_until=None)
     )
 
@@ -289,7 +298,7 @@ def answer_turn(
         seed=config.seed,
     )
     try:
-        completion, cached = ask_cached(
+        completion, cached, cache_key = ask_cached(
             request,
             config.base_url,
             config.generation_params(),
@@ -308,7 +317,9 @@ def answer_turn(
             )  # fmt: skip
             store_answer(resources.sessions, work, turn, None, attempt, error=reason)
         return TurnOutcome(turn, None, failure)
-    store_answer(resources.sessions, work, turn, completion, attempt, cached=cached)
+    store_answer(
+        resources.sessions, work, turn, completion, attempt, cached=cached, cache_key=cache_key
+    )
     return TurnOutcome(turn, completion)
 
 
@@ -333,7 +344,9 @@ def store_answer(
     attempt: int,
     error: str | None = None,
     cached: bool = False,
+    cache_key: str | None = None,
 ) -> None:
+    """One answer row (and the response in the cache, when `cache_key` is given)."""
     row = {
         "run_id": work.run_id,
         "model_label": work.label,
@@ -351,6 +364,8 @@ def store_answer(
     }
     with session_scope(sessions) as session:
         upsert(session, Answer.__table__, [row], ("run_id", "model_label", "story_id", "turn"))
+        if completion is not None and cache_key is not None:
+            cache.store(session, cache_key, work.model, completion)
 
 
 def finish_item(
@@ -379,36 +394,15 @@ def stop_run(sessions: sessionmaker[Session], run_id: int, reason: str) -> None:
             .where(Run.id == run_id, Run.state == RunState.RUNNING.value)
             .values(state=RunState.FAILED.value, error=reason, finished_at=utcnow())
         )
-        session.execute(
-            update(Item)
-            .where(Item.run_id == run_id, Item.state.in_(OPEN_ITEM_STATES))
-            .values(
-                state=ItemState.FAILED.value,
-                last_error=reason,
-                finished_at=utcnow(),
-                lease_until=None,
-            )
-        )
+        close_items(session, Item.run_id == run_id, ItemState.FAILED, reason)
 
 
 def fail_model(sessions: sessionmaker[Session], work: Work, reason: str) -> None:
     """An unknown model: fail all of its open items at once; the other models go on."""
     logger.error("run %s model %s: %s", work.run_id, work.label, reason)
     with session_scope(sessions) as session:
-        session.execute(
-            update(Item)
-            .where(
-                Item.run_id == work.run_id,
-                Item.model_label == work.label,
-                Item.state.in_(OPEN_ITEM_STATES),
-            )
-            .values(
-                state=ItemState.FAILED.value,
-                last_error=reason,
-                finished_at=utcnow(),
-                lease_until=None,
-            )
-        )
+        which = and_(Item.run_id == work.run_id, Item.model_label == work.label)
+        close_items(session, which, ItemState.FAILED, reason)
 
 
 def redact(text: str, resources: Resources) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import session_scope, upsert
+from schema.db import upsert
 from schema.models import CachedResponse, utcnow
 from workers.api import Completion
 
@@ -39,7 +39,8 @@ def lookup(sessions: sessionmaker[Session], key: str) -> Completion | None:
         )
 
 
-def store(sessions: sessionmaker[Session], key: str, model: str, completion: Completion) -> None:
+def store(session: Session, key: str, model: str, completion: Completion) -> None:
+    """Keep a response, in the caller's transaction (the one that stores the answer)."""
     row = {
         "key": key,
         "model": model,
@@ -49,5 +50,4 @@ def store(sessions: sessionmaker[Session], key: str, model: str, completion: Com
         "completion_tokens": completion.completion_tokens,
         "created_at": utcnow(),
     }
-    with session_scope(sessions) as session:
-        upsert(session, CachedResponse.__table__, [row], ("key",))
+    upsert(session, CachedResponse.__table__, [row], ("key",))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import httpx
 import together
 
 
@@ -30,14 +29,10 @@ def classify(exc: BaseException) -> Decision:
     if isinstance(exc, together.BadRequestError | together.UnprocessableEntityError):
         return Decision.FAIL_TURN
     if isinstance(exc, together.APIStatusError):
-        return (
-            Decision.TRANSIENT
-            if exc.status_code >= 500 or exc.status_code in (408, 409)
-            else (Decision.FAIL_TURN)
-        )
-    # Connection errors, timeouts, a body that is not valid JSON, an empty answer.
-    if isinstance(exc, together.APIError | httpx.HTTPError | ValueError | EmptyAnswerError):
-        return Decision.TRANSIENT
+        transient = exc.status_code >= 500 or exc.status_code in (408, 409)
+        return Decision.TRANSIENT if transient else Decision.FAIL_TURN
+    # Connection errors, timeouts, a body that is not valid JSON, an empty answer, and
+    # anything unforeseen: retried, and reported with its error if it never clears.
     return Decision.TRANSIENT
 
 

@@ -85,8 +85,6 @@ def reconcile_run(
     celery: Celery, sessions: sessionmaker[Session], run_id: int, queue: str
 ) -> Reconciled:
     with sessions() as session:
-        run = session.get_one(Run, run_id)
-        state, since_update = run.state, (utcnow() - as_utc(run.updated_at)).total_seconds()
         open_items = list(
             session.scalars(
                 select(Item).where(Item.run_id == run_id, Item.state.in_(OPEN_ITEM_STATES))
@@ -99,8 +97,8 @@ def reconcile_run(
     queued = queued_in_redis(celery, queue) if open_ids else set()
     held = (held_by_workers(celery) or set()) if open_ids else set()
     in_flight = queued | held
-    # A running item whose lease is alive has a live holder (the lease is renewed before
-    # every request); only pending items no one holds, and items whose holder stopped
+    # A running item whose lease is alive has a live holder (a heartbeat renews it while
+    # the delivery works); only pending items no one holds, and items whose holder stopped
     # renewing, are lost. Resending one that was not lost is harmless: the lease makes the
     # second delivery wait instead of paying again.
     lost = [
@@ -115,15 +113,23 @@ def reconcile_run(
         for item_id in lost:
             celery.send_task(ANSWER_ITEM_TASK, args=[item_id])
         logger.warning("run %s: re-sent %s lost items", run_id, len(lost))
-    aggregation_sent = False
-    if state == RunState.RUNNING.value and not open_ids and claim_aggregation(sessions, run_id):
-        aggregation_sent = True
-    elif state == RunState.AGGREGATING.value and since_update > AGGREGATION_GRACE_S:
-        aggregation_sent = True  # lost on its way; the aggregator is idempotent
-    if aggregation_sent:
-        celery.send_task(AGGREGATE_RUN_TASK, args=[run_id])
+    aggregation_sent = not open_ids and recover_aggregation(celery, sessions, run_id)
     return Reconciled(run_id, len(open_ids), len(in_flight & set(open_ids)), len(lost),
                       aggregation_sent)  # fmt: skip
+
+
+def recover_aggregation(celery: Celery, sessions: sessionmaker[Session], run_id: int) -> bool:
+    """Send the run's aggregation if every item ended but no worker claimed it (a crash
+    between its commit and its enqueue), or if a claimed one was lost on its way (the
+    aggregator is idempotent). True when sent."""
+    with sessions() as session:
+        run = session.get_one(Run, run_id)
+        state, since_update = run.state, (utcnow() - as_utc(run.updated_at)).total_seconds()
+    lost = state == RunState.AGGREGATING.value and since_update > AGGREGATION_GRACE_S
+    if lost or (state == RunState.RUNNING.value and claim_aggregation(sessions, run_id)):
+        celery.send_task(AGGREGATE_RUN_TASK, args=[run_id])
+        return True
+    return False
 
 
 def lease_expired(lease_until: datetime | None, now: datetime) -> bool:

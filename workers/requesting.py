@@ -84,9 +84,9 @@ def header_seconds(exc: BaseException, name: str) -> float | None:
         return None
 
 
-def backoff(attempt: int) -> float:
-    """Exponential backoff with full jitter: 0.5-1 s, 1-2 s, 2-4 s, ..."""
-    return float(random.uniform(0.5, 1.0) * min(MAX_BACKOFF_S, 2.0**attempt))
+def backoff(attempt: int, base_s: float = 1.0, cap_s: float = MAX_BACKOFF_S) -> float:
+    """Exponential backoff with jitter: half to all of base, 2 base, 4 base, ... up to cap."""
+    return float(random.uniform(0.5, 1.0) * min(cap_s, base_s * 2.0**attempt))
 
 
 def estimate_tokens(request: Request) -> int:
@@ -150,14 +150,13 @@ def ask_cached(
     attempts: int,
     limiter: Limiter | None,
     counts: CallCounts,
-) -> tuple[Completion, bool]:
-    """(completion, served from the cache)."""
+) -> tuple[Completion, bool, str | None]:
+    """(completion, served from the cache, the cache key to keep it under: None when it came
+    from the cache or the cache is off). The caller keeps it with the answer, in one write."""
+    if not use_cache:
+        return ask(request, attempts, limiter, counts), False, None
     key = cache.cache_key(base_url, request.model, request.messages, params)
-    if use_cache:
-        hit = cache.lookup(sessions, key)
-        if hit is not None:
-            return hit, True
-    completion = ask(request, attempts, limiter, counts)
-    if use_cache:
-        cache.store(sessions, key, request.model, completion)
-    return completion, False
+    hit = cache.lookup(sessions, key)
+    if hit is not None:
+        return hit, True, None
+    return ask(request, attempts, limiter, counts), False, key

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +22,7 @@ from workers.answering import (
 from workers.app import app
 from workers.completion import claim_aggregation
 from workers.errors import Decision
+from workers.requesting import backoff
 from workers.resources import Resources, get_resources
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,8 @@ KILL_ON_STORY = "EVALFLEET_FAULT_KILL_ON_STORY"
 
 
 def backoff_seconds(retries: int, decision: Decision) -> float:
-    """Exponential with full jitter; rate limits wait longer than transient faults."""
-    base = 5.0 if decision is Decision.RATE_LIMITED else 2.0
-    return float(random.uniform(0.5, 1.0) * min(120.0, base * 2**retries))
+    """Between Celery retries of an item; rate limits wait longer than transient faults."""
+    return backoff(retries, base_s=5.0 if decision is Decision.RATE_LIMITED else 2.0, cap_s=120.0)
 
 
 @app.task(name=ANSWER_ITEM_TASK, bind=True, max_retries=None)
