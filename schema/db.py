@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,13 +15,15 @@ from schema.errors import ServiceUnavailableError
 from schema.models import Base
 
 
-def make_engine(url: str) -> Engine:
-    """An engine that survives server restarts (pre-ping) and SQLite's single-writer lock."""
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine that survives server restarts (pre-ping) and SQLite's single-writer lock.
+    `pool_size`: the connections kept open (the threads that write at once); 20 more may
+    open for a burst."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -68,7 +70,7 @@ DIALECT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sq
 
 
 def upsert(
-    session: Session,
+    session: Session | Connection,
     table: Any,
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
@@ -77,7 +79,8 @@ def upsert(
     """Insert rows; on a unique-key conflict update `update_columns`, or do nothing."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect = bind.dialect.name
     insert = DIALECT_INSERTS.get(dialect)
     if insert is None:  # pragma: no cover - only the two dialects above are supported
         raise ServiceUnavailableError(f"unsupported database dialect {dialect!r}")

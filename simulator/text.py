@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = [
@@ -72,6 +73,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every request re-reads a story's words
 def stem(word: str) -> str:
     """A crude stem so that lived/live/living and house/houses meet."""
     lowered = word.lower().replace("\u2019", "'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from schema.db import session_scope, upsert
 from schema.models import (
     OPEN_ITEM_STATES,
     Answer,
+    CachedResponse,
     Item,
     ItemState,
     Question,
@@ -32,7 +34,7 @@ from workers import cache
 from workers.api import Completion
 from workers.errors import Decision, describe
 from workers.prompts import build_messages
-from workers.requesting import CallCounts, Request, RequestFailed, ask_cached
+from workers.requesting import CallCounts, Request, RequestFailed, ask
 from workers.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -212,6 +214,8 @@ class TurnOutcome:
     turn: int
     completion: Completion | None
     failure: RequestFailed | None = None
+    cached: bool = False  # served from the response cache
+    cache_key: str | None = None  # keep the response under this key with the answer
 
 
 def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
@@ -244,20 +248,40 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
 def answer_concurrently(
     work: Work, resources: Resources, attempt: int, todo: list[int], counts: CallCounts
 ) -> list[TurnOutcome]:
-    """Independent turns on the process's API pool. If one raises (the database went away),
-    the others stop before their next request, and the error is raised once all have."""
+    """Cached turns at once; the others on the process's API pool. This thread stores the
+    answers as they arrive, together when several arrived meanwhile: the API threads only
+    talk HTTP, so they never queue for a database connection. If a store or a request raises
+    (the database went away), the other turns stop before their next request, and the error
+    is raised once all have ended."""
+    requests = {turn: turn_request(work, turn, {}) for turn in todo}
+    keys = {turn: turn_cache_key(work, request) for turn, request in requests.items()}
+    hits = cache.lookup(resources.sessions, {k for k in keys.values() if k is not None})
+    ready = [TurnOutcome(t, hits[k], cached=True) for t, k in keys.items() if k in hits]
     pool = resources.executor(work.config.base_url, work.model)
-    futures = [
-        pool.submit(answer_turn, work, resources, attempt, turn, {}, counts) for turn in todo
-    ]
+    pending = {
+        pool.submit(ask_turn, work, resources, turn, request, keys[turn], counts)
+        for turn, request in requests.items()
+        if keys[turn] not in hits
+    }
     outcomes: list[TurnOutcome] = []
     error: BaseException | None = None
-    for future in futures:
+    while True:
         try:
-            outcomes.append(future.result())
+            store_outcomes(resources, work, ready, attempt)
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others end
             counts.cancel()
             error = error or exc
+        outcomes.extend(ready)
+        if not pending:
+            break
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        ready = []
+        for future in done:
+            try:
+                ready.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                counts.cancel()
+                error = error or exc
     if error is not None:
         raise error
     return outcomes
@@ -270,7 +294,14 @@ def answer_in_order(
     own = {turn: text for turn, text in work.stored.items() if text}
     outcomes = []
     for turn in todo:
-        outcome = answer_turn(work, resources, attempt, turn, own, counts)
+        request = turn_request(work, turn, own)
+        key = turn_cache_key(work, request)
+        hit = cache.lookup(resources.sessions, [key]).get(key) if key is not None else None
+        if hit is not None:
+            outcome = TurnOutcome(turn, hit, cached=True)
+        else:
+            outcome = ask_turn(work, resources, turn, request, key, counts)
+        store_outcomes(resources, work, [outcome], attempt)
         outcomes.append(outcome)
         if outcome.completion is not None:
             own[turn] = outcome.completion.text
@@ -279,48 +310,48 @@ def answer_in_order(
     return outcomes
 
 
-def answer_turn(
-    work: Work,
-    resources: Resources,
-    attempt: int,
-    turn: int,
-    own_answers: dict[int, str],
-    counts: CallCounts,
-) -> TurnOutcome:
+def turn_request(work: Work, turn: int, own_answers: dict[int, str]) -> Request:
     config = work.config
-    messages = build_messages(work.story_text, work.questions, turn, config.history, own_answers)
-    request = Request(
-        client=resources.client(config.base_url),
+    return Request(
         model=work.model,
-        messages=messages,
+        messages=build_messages(work.story_text, work.questions, turn, config.history, own_answers),
         temperature=config.temperature,
         max_tokens=config.max_tokens,
         seed=config.seed,
     )
+
+
+def turn_cache_key(work: Work, request: Request) -> str | None:
+    """The request's key in the response cache; None when the run does not use the cache."""
+    config = work.config
+    if not config.cache:
+        return None
+    return cache.cache_key(
+        config.base_url, request.model, request.messages, config.generation_params()
+    )
+
+
+def ask_turn(
+    work: Work,
+    resources: Resources,
+    turn: int,
+    request: Request,
+    cache_key: str | None,
+    counts: CallCounts,
+) -> TurnOutcome:
+    """One turn's request (on an API thread, with that thread's client); nothing stored."""
+    config = work.config
     try:
-        completion, cached, cache_key = ask_cached(
+        completion = ask(
             request,
-            config.base_url,
-            config.generation_params(),
-            config.cache,
-            resources.sessions,
+            resources.client(config.base_url),
             resources.settings.request_attempts,
             resources.limiter(config.base_url, work.model, config.rpm, config.tpm),
             counts,
         )
     except RequestFailed as failure:
-        if failure.decision is Decision.FAIL_TURN:
-            reason = redact(describe(failure.cause), resources)
-            logger.warning(
-                "run %s model %s story %s turn %s: %s",
-                work.run_id, work.label, work.story_id, turn, reason,
-            )  # fmt: skip
-            store_answer(resources.sessions, work, turn, None, attempt, error=reason)
         return TurnOutcome(turn, None, failure)
-    store_answer(
-        resources.sessions, work, turn, completion, attempt, cached=cached, cache_key=cache_key
-    )
-    return TurnOutcome(turn, completion)
+    return TurnOutcome(turn, completion, cache_key=cache_key)
 
 
 def record_calls(sessions: sessionmaker[Session], item_id: int, counts: CallCounts) -> None:
@@ -336,18 +367,42 @@ def record_calls(sessions: sessionmaker[Session], item_id: int, counts: CallCoun
             )
 
 
-def store_answer(
-    sessions: sessionmaker[Session],
+def store_outcomes(
+    resources: Resources, work: Work, outcomes: list[TurnOutcome], attempt: int
+) -> None:
+    """One transaction: the answers, the final errors of turns that failed for good (a 400),
+    and the fresh responses in the cache. Retryable failures store nothing."""
+    answers, responses = [], []
+    for outcome in outcomes:
+        completion, failure = outcome.completion, outcome.failure
+        error = None
+        if failure is not None:
+            if failure.decision is not Decision.FAIL_TURN:
+                continue
+            error = redact(describe(failure.cause), resources)
+            logger.warning(
+                "run %s model %s story %s turn %s: %s",
+                work.run_id, work.label, work.story_id, outcome.turn, error,
+            )  # fmt: skip
+        answers.append(answer_row(work, outcome.turn, completion, attempt, error, outcome.cached))
+        if completion is not None and outcome.cache_key is not None:
+            responses.append(cache.cache_row(outcome.cache_key, work.model, completion))
+    if not answers:
+        return
+    with session_scope(resources.sessions) as session:
+        upsert(session, Answer.__table__, answers, ("run_id", "model_label", "story_id", "turn"))
+        upsert(session, CachedResponse.__table__, responses, ("key",))
+
+
+def answer_row(
     work: Work,
     turn: int,
     completion: Completion | None,
     attempt: int,
-    error: str | None = None,
-    cached: bool = False,
-    cache_key: str | None = None,
-) -> None:
-    """One answer row (and the response in the cache, when `cache_key` is given)."""
-    row = {
+    error: str | None,
+    cached: bool,
+) -> dict[str, object]:
+    return {
         "run_id": work.run_id,
         "model_label": work.label,
         "story_id": work.story_id,
@@ -362,10 +417,6 @@ def store_answer(
         "error": error,
         "created_at": utcnow(),
     }
-    with session_scope(sessions) as session:
-        upsert(session, Answer.__table__, [row], ("run_id", "model_label", "story_id", "turn"))
-        if completion is not None and cache_key is not None:
-            cache.store(session, cache_key, work.model, completion)
 
 
 def finish_item(

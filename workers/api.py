@@ -22,7 +22,7 @@ class Completion:
 
 
 def make_client(settings: Settings, base_url: str | None, connections: int) -> together.Together:
-    """One client per process and base URL, its connection pool sized to the concurrency."""
+    """A client whose connection pool holds `connections`: the requests it makes at once."""
     return together.Together(
         api_key=settings.api_key_for(base_url),
         base_url=base_url,
@@ -43,11 +43,17 @@ def complete(
     max_tokens: int,
     seed: int | None,
 ) -> Completion:
-    """Ask once (the SDK retries 408/409/429/5xx itself); an empty answer is an error."""
+    """Ask once (the SDK retries 408/409/429/5xx itself); an empty answer is an error.
+
+    The messages go in `extra_body`, which the SDK sends as given: its per-message type
+    transform (a no-op for plain role/content strings) cost more CPU than the rest of the
+    request with a gold-mode history of 30 messages (bench/throughput.py). The body on the
+    wire is the same (tests/unit/workers/test_api.py)."""
     started = time.perf_counter()
     response = client.chat.completions.create(
         model=model,
-        messages=messages,  # type: ignore[arg-type]
+        messages=[],
+        extra_body={"messages": messages},
         temperature=temperature,
         max_tokens=max_tokens,
         seed=seed if seed is not None else together.omit,

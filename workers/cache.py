@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import upsert
 from schema.models import CachedResponse, utcnow
 from workers.api import Completion
 
@@ -25,23 +25,27 @@ def cache_key(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def lookup(sessions: sessionmaker[Session], key: str) -> Completion | None:
+def lookup(sessions: sessionmaker[Session], keys: Collection[str]) -> dict[str, Completion]:
+    """The cached responses among `keys`, in one query."""
+    if not keys:
+        return {}
     with sessions() as session:
-        row = session.get(CachedResponse, key)
-        if row is None:
-            return None
-        return Completion(
-            text=row.text,
-            finish_reason=row.finish_reason,
-            prompt_tokens=row.prompt_tokens,
-            completion_tokens=row.completion_tokens,
-            latency_ms=0.0,
-        )
+        rows = session.scalars(select(CachedResponse).where(CachedResponse.key.in_(keys)))
+        return {
+            row.key: Completion(
+                text=row.text,
+                finish_reason=row.finish_reason,
+                prompt_tokens=row.prompt_tokens,
+                completion_tokens=row.completion_tokens,
+                latency_ms=0.0,
+            )
+            for row in rows
+        }
 
 
-def store(session: Session, key: str, model: str, completion: Completion) -> None:
-    """Keep a response, in the caller's transaction (the one that stores the answer)."""
-    row = {
+def cache_row(key: str, model: str, completion: Completion) -> dict[str, object]:
+    """A response to keep, written with its answer (in the same transaction)."""
+    return {
         "key": key,
         "model": model,
         "text": completion.text,
@@ -50,4 +54,3 @@ def store(session: Session, key: str, model: str, completion: Completion) -> Non
         "completion_tokens": completion.completion_tokens,
         "created_at": utcnow(),
     }
-    upsert(session, CachedResponse.__table__, [row], ("key",))

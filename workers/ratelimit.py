@@ -322,7 +322,10 @@ class RateLimiter:
             time.sleep(pause)
 
     def on_success(self) -> None:
-        """Report a successful request: in adaptive mode, the rate grows (additive increase)."""
+        """Report a successful request: in adaptive mode, the rate grows (additive increase).
+        A fixed limit has nothing to learn: no round trip to Redis."""
+        if not self.adaptive:
+            return
         rate = self._success(
             keys=[self._name],
             args=[

@@ -1,4 +1,4 @@
-"""One request for one turn: cache, cluster-wide rate limit, retries by failure kind."""
+"""One request for one turn: cluster-wide rate limit, retries by failure kind."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import together
-from sqlalchemy.orm import Session, sessionmaker
 
-from workers import cache
 from workers.api import Completion, complete
 from workers.errors import Decision, classify
 from workers.ratelimit import RateLimitTimeout
@@ -58,7 +56,6 @@ class CallCounts:
 
 @dataclass(frozen=True)
 class Request:
-    client: together.Together
     model: str
     messages: list[dict[str, str]]
     temperature: float
@@ -97,6 +94,7 @@ def estimate_tokens(request: Request) -> int:
 
 def ask(
     request: Request,
+    client: together.Together,
     attempts: int,
     limiter: Limiter | None,
     counts: CallCounts,
@@ -115,7 +113,7 @@ def ask(
         counts.add(calls=1)
         try:
             completion = complete(
-                request.client, request.model, request.messages,
+                client, request.model, request.messages,
                 request.temperature, request.max_tokens, request.seed,
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - classified right here
@@ -139,24 +137,3 @@ def ask(
             limiter.on_success()
         return completion
     raise AssertionError("unreachable: the loop returns or raises")
-
-
-def ask_cached(
-    request: Request,
-    base_url: str | None,
-    params: dict[str, float | int | None],
-    use_cache: bool,
-    sessions: sessionmaker[Session],
-    attempts: int,
-    limiter: Limiter | None,
-    counts: CallCounts,
-) -> tuple[Completion, bool, str | None]:
-    """(completion, served from the cache, the cache key to keep it under: None when it came
-    from the cache or the cache is off). The caller keeps it with the answer, in one write."""
-    if not use_cache:
-        return ask(request, attempts, limiter, counts), False, None
-    key = cache.cache_key(base_url, request.model, request.messages, params)
-    hit = cache.lookup(sessions, key)
-    if hit is not None:
-        return hit, True, None
-    return ask(request, attempts, limiter, counts), False, key

@@ -92,10 +92,11 @@ def test_a_worker_killed_mid_task_loses_nothing_and_stored_turns_are_not_asked_a
             state = watcher.wait_for(run_id)
         requests = sim.stats()["requests_total"]
     # Then every question is answered exactly once, and at most the requests that were in
-    # flight in the killed worker (its 4 API threads) were paid for twice
+    # flight in the killed worker (an API pool of 4 threads per model) were paid for twice:
+    # its items' stored turns were not asked again (about 15 a story)
     assert state == "done", logs(tmp_path)
     assert_every_question_answered_once(watcher, run_id)
-    assert 2 * QUESTIONS <= requests <= 2 * QUESTIONS + 4
+    assert 2 * QUESTIONS <= requests <= 2 * QUESTIONS + 2 * 4
 
 
 def test_a_run_survives_redis_restarted_empty(
