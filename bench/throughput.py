@@ -11,8 +11,9 @@ polled until its state is `done`. Parts:
 - efficiency: 50 stories x 15 turns x 2 models (gold, --no-cache), 2 workers x 32 threads,
   200 ms latency: ideal (requests x latency / concurrency) over the wall time from the run's
   row (written by the producer) to state `done`; `efficiency_from_command_start` also counts
-  the `evalfleet run` process' start (~1 s of imports). The same requests from a bare pool
-  of 64 threads with one `together` client give the machine's reference (`bare_pool_*`).
+  the `evalfleet run` process' start (~1 s of imports). The same requests from a bare pool of
+  64 threads give the machine's references: with the workers' own `together` call
+  (`bare_together_pool_efficiency`) and with plain httpx (`bare_httpx_pool_efficiency`).
 - seed: the same work through the seed notebook's protocol (bench/seed_protocol.py);
   speedup_vs_seed = its wall time / evalfleet's (the efficiency run's).
 - rate_limit: the simulator limits each model to 600/min, 3 workers, adaptive limiter from
@@ -42,6 +43,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -61,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from bench.seed_protocol import run_seed_protocol  # noqa: E402
 from producer.loaders.registry import load_dataset_spec  # noqa: E402
 from schema.payloads import HistoryMode  # noqa: E402
+from workers.api import complete  # noqa: E402
 from workers.prompts import build_messages  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
@@ -584,7 +587,8 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
         timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
         stats = sim.stats()
         rss = peak_rss_mb(fleet.worker_pids())
-        bare_s = bare_pool_s(sim.base_url, dataset, concurrency)
+        bare_together_s = bare_pool_s(sim.base_url, dataset, concurrency, "together")
+        bare_httpx_s = bare_pool_s(sim.base_url, dataset, concurrency, "httpx")
     ideal = requests * sim.latency_s / concurrency
     say(f"efficiency: {requests} requests, ideal {ideal:.2f}s, run {timing.created_to_done_s}s")
     return {
@@ -594,8 +598,8 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
         "efficiency": round(ideal / timing.created_to_done_s, 3),
         "efficiency_from_command_start": round(ideal / timing.command_to_done_s, 3),
         "efficiency_to_last_answer": round(ideal / timing.last_answer_s, 3),
-        "bare_pool_s": round(bare_s, 3),
-        "bare_pool_efficiency": round(ideal / bare_s, 3),
+        "bare_together_pool_efficiency": round(ideal / bare_together_s, 3),
+        "bare_httpx_pool_efficiency": round(ideal / bare_httpx_s, 3),
         "simulator_requests": stats["requests_total"],
         "simulator_max_in_flight": stats["max_in_flight"],
         "worker_rss_mb": rss,
@@ -603,9 +607,11 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
     }
 
 
-def bare_pool_s(base_url: str, dataset: Path, threads: int) -> float:
-    """Reference: wall time of the same gold-mode requests from a bare thread pool with one
-    `together` client (no queue, database or limiter): what this machine and simulator allow."""
+def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> float:
+    """Reference: wall time of the same gold-mode requests from a bare pool of `threads`
+    threads (no queue, database or limiter): what this machine and simulator allow. `how`:
+    "together" sends each with the workers' own call (`workers.api.complete`, a `together`
+    client per thread); "httpx" posts the JSON with one plain httpx client."""
     requests = []
     for story in load_dataset_spec(str(dataset)).stories:
         questions = [(q.turn, q.text, q.references) for q in story.questions]
@@ -614,26 +620,23 @@ def bare_pool_s(base_url: str, dataset: Path, threads: int) -> float:
                 messages = build_messages(story.text, questions, turn, HistoryMode.GOLD)
                 requests.append((model, messages))
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
-    client = together.Together(
-        api_key="x",
-        base_url=base_url,
-        max_retries=0,
-        http_client=together.DefaultHttpxClient(limits=limits),
-    )
+    shared = httpx.Client(base_url=base_url, limits=limits)
+    local = threading.local()
 
     def ask(request: tuple[str, list[dict[str, str]]]) -> None:
         model, messages = request
-        client.chat.completions.create(
-            model=model,
-            messages=messages,  # type: ignore[arg-type]
-            temperature=0.0,
-            max_tokens=128,
-        )
+        if how == "httpx":
+            body = {"model": model, "messages": messages, "temperature": 0.0, "max_tokens": 128}
+            shared.post("/v1/chat/completions", json=body).raise_for_status()
+            return
+        if not hasattr(local, "client"):
+            local.client = together.Together(api_key="x", base_url=base_url, max_retries=0)
+        complete(local.client, model, messages, 0.0, 128, None)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(ask, requests))
-    client.close()
+    shared.close()
     return time.perf_counter() - started
 
 
@@ -870,6 +873,8 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "efficiency" in raw:
         out["efficiency"] = raw["efficiency"]["efficiency"]
+        for reference in ("bare_together_pool_efficiency", "bare_httpx_pool_efficiency"):
+            out[reference] = raw["efficiency"][reference]
     if "seed" in raw and "efficiency" in raw:
         evalfleet_s = raw["efficiency"]["timing"]["created_to_done_s"]
         out["speedup_vs_seed"] = round(raw["seed"]["wall_s"] / evalfleet_s, 2)

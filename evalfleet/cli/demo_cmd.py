@@ -34,9 +34,8 @@ SHARED_SAMPLE = (
 def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
          concurrency: int) -> None:  # fmt: skip
     """Run a base-vs-fine-tuned eval on the local simulator and print the report."""
-    from simulator.server import SimServer
-
     from simulator.config import SimConfig
+    from simulator.server import SimServer
 
     dataset = dataset or (str(SHARED_SAMPLE) if SHARED_SAMPLE.exists() else "coqa")
     data = load_dataset_spec(dataset, split="validation", limit=limit)

@@ -26,13 +26,19 @@ def reply(content: str) -> dict[str, object]:
         "created": 0,
         "model": "m",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
     }
 
 
-def client_seeing(sent: list[httpx.Request], content: str, base_url: str | None) -> together.Together:
+def client_seeing(
+    sent: list[httpx.Request], content: str, base_url: str | None
+) -> together.Together:
     def handle(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         return httpx.Response(200, json=reply(content))
@@ -80,4 +86,6 @@ def test_no_seed_sends_no_seed_field() -> None:
 def test_a_blank_answer_is_an_error() -> None:
     sent: list[httpx.Request] = []
     with pytest.raises(EmptyAnswerError, match="org/model"):
-        complete(client_seeing(sent, "  \n", "http://127.0.0.1:9"), "org/model", MESSAGES, 0, 8, None)
+        complete(
+            client_seeing(sent, "  \n", "http://127.0.0.1:9"), "org/model", MESSAGES, 0, 8, None
+        )
