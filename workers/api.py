@@ -19,6 +19,7 @@ class Completion:
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_ms: float
+    limit_rpm: float | None = None  # the provider's stated request limit, if it said one
 
 
 def make_client(settings: Settings, base_url: str | None, connections: int) -> together.Together:
@@ -43,14 +44,15 @@ def complete(
     max_tokens: int,
     seed: int | None,
 ) -> Completion:
-    """Ask once (the SDK retries 408/409/429/5xx itself); an empty answer is an error.
+    """Ask once (the SDK retries 408/409/429/5xx itself); an empty answer is an error. The
+    raw response is read for its rate-limit headers.
 
     The messages go in `extra_body`, which the SDK sends as given: its per-message type
     transform (a no-op for plain role/content strings) cost more CPU than the rest of the
     request with a gold-mode history of 30 messages (bench/throughput.py). The body on the
     wire is the same (tests/unit/workers/test_api.py)."""
     started = time.perf_counter()
-    response = client.chat.completions.create(
+    raw = client.chat.completions.with_raw_response.create(
         model=model,
         messages=[],
         extra_body={"messages": messages},
@@ -58,6 +60,7 @@ def complete(
         max_tokens=max_tokens,
         seed=seed if seed is not None else together.omit,
     )
+    response = raw.parse()
     latency_ms = (time.perf_counter() - started) * 1000
     choice = response.choices[0] if response.choices else None
     text = choice.message.content if choice and choice.message else None
@@ -70,4 +73,16 @@ def complete(
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         latency_ms=latency_ms,
+        limit_rpm=limit_rpm(raw.headers),
     )
+
+
+def limit_rpm(headers: httpx.Headers | None) -> float | None:
+    """The request limit a response states in `x-ratelimit-limit`, which Together gives in
+    requests per second (on every response, 429s included)."""
+    value = headers.get("x-ratelimit-limit") if headers is not None else None
+    try:
+        per_second = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return per_second * 60 if per_second and per_second > 0 and per_second != float("inf") else None

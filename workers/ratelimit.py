@@ -12,7 +12,9 @@ once per CUT_WINDOW_S, and never for a 429 to a request sent before the last cut
 one overload does not collapse the rate) and blocks every worker until `retry-after`
 (or `x-ratelimit-reset`). Successes grow the rate back, slowly near the rate that
 last drew a 429, faster far from it (like TCP CUBIC), and only while callers are
-actually waiting on the limiter, so an idle cluster does not inflate its rate.
+actually waiting on the limiter, so an idle cluster does not inflate its rate. A 429
+or a success that states the limit (`x-ratelimit-limit`) sets the rate just under it at
+once, and growth stops there.
 
 503s and timeouts say the provider is loaded, not that we are over our quota: the
 caller must NOT report them with `on_rate_limited`; it just retries later.
@@ -68,6 +70,9 @@ HOLD_AFTER_CUT_S = 2.0  # no growth right after a cut: in-flight requests still 
 SLOW_GROWTH_PER_S = 0.005
 FAST_GROWTH_PER_S = 0.05
 PROBE_ACCELERATION = 10.0
+# A response's x-ratelimit-limit sets the rate just under it (Together: requests per
+# second), and growth stops there.
+ADVERTISED_MARGIN = 0.98
 BUSY_WINDOW_S = 5.0  # callers waited within this window: the limiter is the bottleneck
 MAX_BLOCK_S = 120.0  # a bogus retry-after must not freeze the cluster for hours
 # A reservation that slept longer than this re-checks for a block set meanwhile.
@@ -132,17 +137,24 @@ return {1, fmt(slot - now), fmt(slot)}
 )
 
 # ARGV: adaptive, initial rpm, cap rpm, ttl, slow growth, fast growth, hold s, busy s,
-# probe acceleration. Returns the rate after this success.
+# probe acceleration, the provider's stated limit in rpm (<=0 = not given), its margin.
+# Returns the rate after this success.
 _SUCCESS = (
     _LUA_PRELUDE
     + """
 local adaptive = tonumber(ARGV[1])
 local initial = tonumber(ARGV[2])
-local s = redis.call('HMGET', key, 'rate', 'last_cut', 'ceiling', 'last_queued')
+local s = redis.call('HMGET', key, 'rate', 'last_cut', 'ceiling', 'last_queued', 'advertised')
 redis.call('HINCRBY', key, 'successes', 1)
 redis.call('EXPIRE', key, ARGV[4])
 if adaptive == 0 then return fmt(0) end
-local rate = current_rate(s[1], adaptive, initial, tonumber(ARGV[3]), 0)
+-- Never above a limit the provider stated (now or before): probing past it buys 429s.
+local advertised = tonumber(ARGV[10]) * tonumber(ARGV[11])
+if advertised > 0 then redis.call('HSET', key, 'advertised', fmt(advertised)) end
+local cap = math.min(tonumber(ARGV[3]), tonumber(s[5]) or math.huge)
+if advertised > 0 then cap = math.min(tonumber(ARGV[3]), advertised) end
+local rate = current_rate(s[1], adaptive, initial, cap, 0)
+if (tonumber(s[1]) or initial) > cap then redis.call('HSET', key, 'rate', fmt(rate)) end
 if now - (tonumber(s[2]) or 0) < tonumber(ARGV[7]) then return fmt(rate) end
 -- Grow only while callers wait on the limiter: otherwise the rate is not what limits
 -- throughput, and growing it would only store up a burst for later.
@@ -151,8 +163,10 @@ if now - (tonumber(s[4]) or 0) > math.max(tonumber(ARGV[8]), 2 * 60 / rate) then
 end
 local above = math.max(0, rate / (tonumber(s[3]) or initial) - 1)
 local growth = math.min(tonumber(ARGV[6]), tonumber(ARGV[5]) * (1 + tonumber(ARGV[9]) * above))
+-- Under a stated limit the cap keeps growth from overshooting: recover from a cut fast.
+if cap < tonumber(ARGV[3]) then growth = tonumber(ARGV[6]) end
 -- One success per 60 / rate seconds: +60 * growth rpm each is +growth x rate per second.
-rate = math.min(tonumber(ARGV[3]), rate + 60 * growth)
+rate = math.min(cap, rate + 60 * growth)
 redis.call('HSET', key, 'rate', fmt(rate))
 return fmt(rate)
 """
@@ -160,7 +174,7 @@ return fmt(rate)
 
 # ARGV: adaptive, initial rpm, cap rpm, min rpm, ttl, block s (<0 = none), sent at
 # (server epoch s, <0 = unknown), decrease factor, cut window s, deep decrease factor,
-# quick repeat s.
+# quick repeat s, the provider's advertised limit in rpm (<=0 = not given), its margin.
 # Returns {cut (1/0), rate after, blocked until}.
 _LIMITED = (
     _LUA_PRELUDE
@@ -200,7 +214,20 @@ if adaptive == 1 and now - last_cut >= tonumber(ARGV[9])
   table.insert(fields, 'ceiling'); table.insert(fields, fmt(ceiling))
   table.insert(fields, 'rate'); table.insert(fields, fmt(rate))
   table.insert(fields, 'last_cut'); table.insert(fields, fmt(now))
+  -- Slots reserved at the old rate are given up (acquire sees the cut): the schedule
+  -- restarts now, or after the block, at the new rate.
+  table.insert(fields, 'tat'); table.insert(fields, fmt(math.max(now, blocked)))
   redis.call('HINCRBY', key, 'cuts', 1)
+end
+-- The provider said what the limit is: go there at once instead of one cut a second.
+local advertised = tonumber(ARGV[12]) * tonumber(ARGV[13])
+if adaptive == 1 and advertised > 0 then
+  table.insert(fields, 'advertised'); table.insert(fields, fmt(advertised))
+  if rate > advertised then
+    rate = math.max(tonumber(ARGV[4]), advertised)
+    table.insert(fields, 'ceiling'); table.insert(fields, fmt(rate))
+    table.insert(fields, 'rate'); table.insert(fields, fmt(rate))
+  end
 end
 if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
 redis.call('EXPIRE', key, ARGV[5])
@@ -308,9 +335,10 @@ class RateLimiter:
             reservation = self.reserve(tokens)
             if reservation.granted:
                 time.sleep(reservation.wait_s)
-                # A 429 may have blocked everyone while we slept: our slot then falls
-                # inside the block, and sending would only draw another 429.
-                if reservation.wait_s > RECHECK_AFTER_S and self._blocked_for() > 0:
+                # A 429 may have blocked everyone or cut the rate while we slept: our slot
+                # then falls inside the block or was spaced for the old rate, and sending
+                # would only draw another 429.
+                if reservation.wait_s > RECHECK_AFTER_S and self._stale(reservation):
                     continue
                 self._local.slot = reservation.slot
                 return time.monotonic() - started
@@ -321,9 +349,10 @@ class RateLimiter:
                 raise RateLimitTimeout(f"no slot for {self._name} within {timeout:g}s")
             time.sleep(pause)
 
-    def on_success(self) -> None:
-        """Report a successful request: in adaptive mode, the rate grows (additive increase).
-        A fixed limit has nothing to learn: no round trip to Redis."""
+    def on_success(self, limit_rpm: float | None = None) -> None:
+        """Report a successful request: in adaptive mode, the rate grows (additive increase),
+        never past `limit_rpm`, the limit the response stated (`x-ratelimit-limit`), which
+        it drops to at once. A fixed limit has nothing to learn: no round trip to Redis."""
         if not self.adaptive:
             return
         rate = self._success(
@@ -338,15 +367,24 @@ class RateLimiter:
                 HOLD_AFTER_CUT_S,
                 BUSY_WINDOW_S,
                 PROBE_ACCELERATION,
+                limit_rpm if limit_rpm is not None and math.isfinite(limit_rpm) else -1,
+                ADVERTISED_MARGIN,
             ],
         )
         logger.debug("success on %s: rate %s rpm", self._name, rate)
 
-    def on_rate_limited(self, retry_after_s: float | None, reset_s: float | None = None) -> None:
+    def on_rate_limited(
+        self,
+        retry_after_s: float | None,
+        reset_s: float | None = None,
+        limit_rpm: float | None = None,
+    ) -> None:
         """Report a 429 (only a 429: not 503s, not timeouts).
 
         Blocks every worker for `retry_after_s` (else `reset_s`, e.g. from
-        `x-ratelimit-reset`), and in adaptive mode cuts the rate (multiplicative decrease).
+        `x-ratelimit-reset`), and in adaptive mode cuts the rate (multiplicative decrease),
+        straight to just under `limit_rpm` when the provider said its limit (`x-ratelimit-limit`);
+        the rate then never grows past it.
         Call it from the thread that acquired the request's slot: the limiter remembers
         that slot per thread, to ignore 429s to requests sent before the last cut.
         """
@@ -366,6 +404,8 @@ class RateLimiter:
                 CUT_WINDOW_S,
                 DEEP_DECREASE_FACTOR,
                 QUICK_REPEAT_S,
+                limit_rpm if limit_rpm is not None and math.isfinite(limit_rpm) else -1,
+                ADVERTISED_MARGIN,
             ],
         )
         if int(cut) == 1:
@@ -407,15 +447,15 @@ class RateLimiter:
             "cuts": state.get("cuts", 0.0),
         }
 
-    def _blocked_for(self) -> float:
+    def _stale(self, reservation: Reservation) -> bool:
+        """Whether a block is on now, or the rate was cut after this slot was reserved."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.time()
-        pipe.hget(self._name, "blocked_until")
-        (seconds, micros), blocked = pipe.execute()
-        if blocked is None:
-            return 0.0
+        pipe.hmget(self._name, "blocked_until", "last_cut")
+        (seconds, micros), (blocked, last_cut) = pipe.execute()
         now = float(seconds) + float(micros) / 1e6
-        return max(0.0, float(blocked) - now)
+        reserved_at = reservation.slot - reservation.wait_s
+        return float(blocked or 0) > now or float(last_cut or 0) >= reserved_at
 
 
 def _block_seconds(retry_after_s: float | None, reset_s: float | None) -> float | None:

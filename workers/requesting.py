@@ -12,7 +12,7 @@ from typing import Protocol
 
 import together
 
-from workers.api import Completion, complete
+from workers.api import Completion, complete, limit_rpm
 from workers.errors import Decision, classify
 from workers.ratelimit import RateLimitTimeout
 
@@ -22,9 +22,12 @@ MAX_BACKOFF_S = 30.0
 
 class Limiter(Protocol):
     def acquire(self, tokens: int = 0, timeout: float = 300.0) -> float: ...
-    def on_success(self) -> None: ...
+    def on_success(self, limit_rpm: float | None = None) -> None: ...
     def on_rate_limited(
-        self, retry_after_s: float | None, reset_s: float | None = None
+        self,
+        retry_after_s: float | None,
+        reset_s: float | None = None,
+        limit_rpm: float | None = None,
     ) -> None: ...
 
 
@@ -127,13 +130,18 @@ def ask(
                 retry_after = header_seconds(exc, "retry-after")
                 if limiter is not None:
                     # The limiter slows the whole cluster and holds everyone past retry-after.
-                    limiter.on_rate_limited(retry_after, header_seconds(exc, "x-ratelimit-reset"))
+                    response = getattr(exc, "response", None)
+                    limiter.on_rate_limited(
+                        retry_after,
+                        header_seconds(exc, "x-ratelimit-reset"),
+                        limit_rpm(response.headers if response is not None else None),
+                    )
                 else:
                     sleep(retry_after if retry_after is not None else backoff(attempt))
             else:
                 sleep(backoff(attempt))  # 503s and timeouts do not slow the limiter
             continue
         if limiter is not None:
-            limiter.on_success()
+            limiter.on_success(completion.limit_rpm)
         return completion
     raise AssertionError("unreachable: the loop returns or raises")

@@ -41,7 +41,7 @@ def client_seeing(
 ) -> together.Together:
     def handle(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return httpx.Response(200, json=reply(content))
+        return httpx.Response(200, json=reply(content), headers={"x-ratelimit-limit": "10"})
 
     return together.Together(
         api_key="test-key",
@@ -75,6 +75,7 @@ def test_the_request_is_the_one_the_sdk_sends_for_these_messages(base_url: str |
     assert json.loads(ours.content)["messages"] == MESSAGES
     assert (completion.text, completion.finish_reason) == ("in a barn", "stop")
     assert (completion.prompt_tokens, completion.completion_tokens) == (11, 2)
+    assert completion.limit_rpm == 600  # Together states requests per second
 
 
 def test_no_seed_sends_no_seed_field() -> None:
