@@ -226,6 +226,10 @@ class _Handler(BaseHTTPRequestHandler):
                 reset_s=1,
                 retry_after_s=1,
             )
+            if decision is None:  # no limit configured: state none (x-ratelimit-limit)
+                overloaded = protocol.rate_limit_error(request.model, refused.limit_per_s)
+                self._send_json(429, overloaded, {"retry-after": str(refused.retry_after_s)})
+                return
             self._send_rate_limited(request.model, refused)
             return
 

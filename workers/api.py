@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -22,6 +24,12 @@ class Completion:
     limit_rpm: float | None = None  # the provider's stated request limit, if it said one
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """One per process, shared by every thread's client: each would load the CA bundle."""
+    return httpx.create_ssl_context()
+
+
 def make_client(settings: Settings, base_url: str | None, connections: int) -> together.Together:
     """A client whose connection pool holds `connections`: the requests it makes at once."""
     return together.Together(
@@ -30,6 +38,7 @@ def make_client(settings: Settings, base_url: str | None, connections: int) -> t
         max_retries=settings.api_max_retries,
         timeout=settings.api_timeout_s,
         http_client=together.DefaultHttpxClient(
+            verify=ssl_context(),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             timeout=settings.api_timeout_s,
         ),

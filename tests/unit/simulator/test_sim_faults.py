@@ -27,17 +27,18 @@ def client(sim: SimServer) -> together.Together:
     return together.Together(api_key="local", base_url=sim.base_url, max_retries=0, timeout=10)
 
 
-def test_injected_429_carries_retry_after_and_rate_limit_headers() -> None:
-    # Given every request is refused with 429
+def test_injected_429_carries_retry_after_and_no_made_up_limit() -> None:
+    # Given every request is refused with 429, and no limit is configured
     with SimServer(SimConfig(fault_429=1.0)) as sim:
         # When the client asks
         with pytest.raises(together.RateLimitError) as caught:
             client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)
         stats = sim.stats()
-    # Then the 429 carries retry-after, the x-ratelimit-* headers and Together's error body
+    # Then the 429 carries retry-after and Together's error body, but states no limit (a
+    # client would otherwise slow down to a made-up one)
     headers = caught.value.response.headers
     assert headers["retry-after"] == "1"
-    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(headers)
+    assert "x-ratelimit-limit" not in headers
     assert caught.value.body == {
         "error": {
             "message": caught.value.response.json()["error"]["message"],
@@ -148,3 +149,13 @@ def test_stop_wakes_requests_sleeping_in_a_long_timeout() -> None:
             # Then the client is released at once with a connection error, not after 30 s
             with pytest.raises(httpx.TransportError):
                 pending.result(timeout=5)
+
+
+def test_injected_429_under_a_configured_limit_states_it() -> None:
+    with SimServer(SimConfig(fault_429=1.0, rpm_per_model=600)) as sim:
+        with pytest.raises(together.RateLimitError) as caught:
+            client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)
+    headers = caught.value.response.headers
+    assert headers["retry-after"] == "1"
+    assert headers["x-ratelimit-limit"] == "10"  # per second, as Together reports
+    assert {"x-ratelimit-remaining", "x-ratelimit-reset"} <= set(headers)
