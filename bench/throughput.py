@@ -570,6 +570,18 @@ def warm_up(setup: Setup, fleet: Fleet, sim: Sim, *options: str) -> None:
     sim.reset()
 
 
+@contextlib.contextmanager
+def warm_fleet(setup: Setup, tag: str, latency_ms: float) -> Iterator[tuple[Sim, Fleet]]:
+    """A simulator at `latency_ms` and the setup's fleet on it, warmed up, requests unlimited."""
+    sim = Sim(setup.log_dir, latency_ms)
+    try:
+        with fleet_on(setup, tag, setup.workers, setup.concurrency, setup.unlimited_env()) as fleet:
+            warm_up(setup, fleet, sim, *setup.unlimited_options())
+            yield sim, fleet
+    finally:
+        sim.stop()
+
+
 # --- the parts ------------------------------------------------------------------------------
 
 
@@ -577,13 +589,7 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
     dataset = setup.dataset(setup.stories, setup.turns)
     requests = setup.stories * setup.turns * len(MODELS)
     concurrency = setup.workers * setup.concurrency
-    with contextlib.ExitStack() as stack:
-        sim = Sim(setup.log_dir, setup.latency_ms)
-        stack.callback(sim.stop)
-        fleet = stack.enter_context(
-            fleet_on(setup, "eff", setup.workers, setup.concurrency, setup.unlimited_env())
-        )
-        warm_up(setup, fleet, sim, *setup.unlimited_options())
+    with warm_fleet(setup, "eff", setup.latency_ms) as (sim, fleet):
         timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
         stats = sim.stats()
         rss = peak_rss_mb(fleet.worker_pids())
@@ -713,13 +719,7 @@ def bench_rate_limit(
 
 def bench_cache(setup: Setup) -> dict[str, Any]:
     dataset = setup.dataset(setup.stories, setup.turns)
-    with contextlib.ExitStack() as stack:
-        sim = Sim(setup.log_dir, setup.latency_ms)
-        stack.callback(sim.stop)
-        fleet = stack.enter_context(
-            fleet_on(setup, "cache", setup.workers, setup.concurrency, setup.unlimited_env())
-        )
-        warm_up(setup, fleet, sim, *setup.unlimited_options())
+    with warm_fleet(setup, "cache", setup.latency_ms) as (sim, fleet):
         fill = fleet.submit(dataset, sim, *setup.unlimited_options())
         filled = sim.stats()["requests_total"]
         sim.reset()
@@ -743,13 +743,7 @@ def bench_cache(setup: Setup) -> dict[str, Any]:
 
 def bench_pipeline(setup: Setup, stories: int) -> dict[str, Any]:
     dataset = setup.dataset(stories, setup.turns)
-    with contextlib.ExitStack() as stack:
-        sim = Sim(setup.log_dir, 0)
-        stack.callback(sim.stop)
-        fleet = stack.enter_context(
-            fleet_on(setup, "pipe", setup.workers, setup.concurrency, setup.unlimited_env())
-        )
-        warm_up(setup, fleet, sim, *setup.unlimited_options())
+    with warm_fleet(setup, "pipe", 0) as (sim, fleet):
         timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
         pids = fleet.worker_pids()
         rss = peak_rss_mb(pids)

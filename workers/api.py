@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import ssl
 import time
 from dataclasses import dataclass
@@ -86,12 +87,18 @@ def complete(
     )
 
 
+def header_number(headers: httpx.Headers | None, name: str) -> float | None:
+    """A header's value as a finite number >= 0; None when it is absent or malformed."""
+    value = headers.get(name) if headers is not None else None
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return max(0.0, number) if number is not None and math.isfinite(number) else None
+
+
 def limit_rpm(headers: httpx.Headers | None) -> float | None:
     """The request limit a response states in `x-ratelimit-limit`, which Together gives in
     requests per second (on every response, 429s included)."""
-    value = headers.get("x-ratelimit-limit") if headers is not None else None
-    try:
-        per_second = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return per_second * 60 if per_second and per_second > 0 and per_second != float("inf") else None
+    per_second = header_number(headers, "x-ratelimit-limit")
+    return per_second * 60 if per_second else None

@@ -91,6 +91,15 @@ local function current_rate(stored, adaptive, initial, cap, fixed)
   if rate > cap then rate = cap end
   return rate
 end
+-- The rate not to exceed that the provider stated: now (given > 0, kept for later
+-- calls) or before (stored); nil when it never said.
+local function stated_limit(given, stored)
+  if given > 0 then
+    redis.call('HSET', key, 'advertised', fmt(given))
+    return given
+  end
+  return tonumber(stored)
+end
 """
 
 # ARGV: tokens, adaptive (1/0), fixed rpm (0 = none), initial rpm, cap rpm, tpm (0 = none),
@@ -137,7 +146,7 @@ return {1, fmt(slot - now), fmt(slot)}
 )
 
 # ARGV: adaptive, initial rpm, cap rpm, ttl, slow growth, fast growth, hold s, busy s,
-# probe acceleration, the provider's stated limit in rpm (<=0 = not given), its margin.
+# probe acceleration, the provider's stated limit in rpm less the margin (<=0 = not given).
 # Returns the rate after this success.
 _SUCCESS = (
     _LUA_PRELUDE
@@ -149,10 +158,7 @@ redis.call('HINCRBY', key, 'successes', 1)
 redis.call('EXPIRE', key, ARGV[4])
 if adaptive == 0 then return fmt(0) end
 -- Never above a limit the provider stated (now or before): probing past it buys 429s.
-local advertised = tonumber(ARGV[10]) * tonumber(ARGV[11])
-if advertised > 0 then redis.call('HSET', key, 'advertised', fmt(advertised)) end
-local cap = math.min(tonumber(ARGV[3]), tonumber(s[5]) or math.huge)
-if advertised > 0 then cap = math.min(tonumber(ARGV[3]), advertised) end
+local cap = math.min(tonumber(ARGV[3]), stated_limit(tonumber(ARGV[10]), s[5]) or math.huge)
 local rate = current_rate(s[1], adaptive, initial, cap, 0)
 if (tonumber(s[1]) or initial) > cap then redis.call('HSET', key, 'rate', fmt(rate)) end
 if now - (tonumber(s[2]) or 0) < tonumber(ARGV[7]) then return fmt(rate) end
@@ -174,7 +180,7 @@ return fmt(rate)
 
 # ARGV: adaptive, initial rpm, cap rpm, min rpm, ttl, block s (<0 = none), sent at
 # (server epoch s, <0 = unknown), decrease factor, cut window s, deep decrease factor,
-# quick repeat s, the provider's advertised limit in rpm (<=0 = not given), its margin.
+# quick repeat s, the provider's stated limit in rpm less the margin (<=0 = not given).
 # Returns {cut (1/0), rate after, blocked until}.
 _LIMITED = (
     _LUA_PRELUDE
@@ -220,14 +226,11 @@ if adaptive == 1 and now - last_cut >= tonumber(ARGV[9])
   redis.call('HINCRBY', key, 'cuts', 1)
 end
 -- The provider said what the limit is: go there at once instead of one cut a second.
-local advertised = tonumber(ARGV[12]) * tonumber(ARGV[13])
-if adaptive == 1 and advertised > 0 then
-  table.insert(fields, 'advertised'); table.insert(fields, fmt(advertised))
-  if rate > advertised then
-    rate = math.max(tonumber(ARGV[4]), advertised)
-    table.insert(fields, 'ceiling'); table.insert(fields, fmt(rate))
-    table.insert(fields, 'rate'); table.insert(fields, fmt(rate))
-  end
+local stated = stated_limit(tonumber(ARGV[12]), nil)
+if adaptive == 1 and stated and rate > stated then
+  rate = math.max(tonumber(ARGV[4]), stated)
+  table.insert(fields, 'ceiling'); table.insert(fields, fmt(rate))
+  table.insert(fields, 'rate'); table.insert(fields, fmt(rate))
 end
 if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
 redis.call('EXPIRE', key, ARGV[5])
@@ -367,8 +370,7 @@ class RateLimiter:
                 HOLD_AFTER_CUT_S,
                 BUSY_WINDOW_S,
                 PROBE_ACCELERATION,
-                limit_rpm if limit_rpm is not None and math.isfinite(limit_rpm) else -1,
-                ADVERTISED_MARGIN,
+                _below_stated(limit_rpm),
             ],
         )
         logger.debug("success on %s: rate %s rpm", self._name, rate)
@@ -404,8 +406,7 @@ class RateLimiter:
                 CUT_WINDOW_S,
                 DEEP_DECREASE_FACTOR,
                 QUICK_REPEAT_S,
-                limit_rpm if limit_rpm is not None and math.isfinite(limit_rpm) else -1,
-                ADVERTISED_MARGIN,
+                _below_stated(limit_rpm),
             ],
         )
         if int(cut) == 1:
@@ -456,6 +457,11 @@ class RateLimiter:
         now = float(seconds) + float(micros) / 1e6
         reserved_at = reservation.slot - reservation.wait_s
         return float(blocked or 0) > now or float(last_cut or 0) >= reserved_at
+
+
+def _below_stated(limit_rpm: float | None) -> float:
+    """The rate to keep under a limit the provider stated; -1 (none) for the Lua scripts."""
+    return limit_rpm * ADVERTISED_MARGIN if limit_rpm is not None and limit_rpm > 0 else -1
 
 
 def _block_seconds(retry_after_s: float | None, reset_s: float | None) -> float | None:

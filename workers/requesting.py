@@ -12,7 +12,7 @@ from typing import Protocol
 
 import together
 
-from workers.api import Completion, complete, limit_rpm
+from workers.api import Completion, complete, header_number, limit_rpm
 from workers.errors import Decision, classify
 from workers.ratelimit import RateLimitTimeout
 
@@ -75,15 +75,6 @@ class RequestFailed(Exception):
         self.cause = cause
 
 
-def header_seconds(exc: BaseException, name: str) -> float | None:
-    response = getattr(exc, "response", None)
-    value = response.headers.get(name) if response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 def backoff(attempt: int, base_s: float = 1.0, cap_s: float = MAX_BACKOFF_S) -> float:
     """Exponential backoff with jitter: half to all of base, 2 base, 4 base, ... up to cap."""
     return float(random.uniform(0.5, 1.0) * min(cap_s, base_s * 2.0**attempt))
@@ -127,14 +118,12 @@ def ask(
                 raise RequestFailed(decision, exc) from exc
             if decision is Decision.RATE_LIMITED:
                 counts.add(rate_limited=1)
-                retry_after = header_seconds(exc, "retry-after")
+                headers = getattr(getattr(exc, "response", None), "headers", None)
+                retry_after = header_number(headers, "retry-after")
                 if limiter is not None:
                     # The limiter slows the whole cluster and holds everyone past retry-after.
-                    response = getattr(exc, "response", None)
                     limiter.on_rate_limited(
-                        retry_after,
-                        header_seconds(exc, "x-ratelimit-reset"),
-                        limit_rpm(response.headers if response is not None else None),
+                        retry_after, header_number(headers, "x-ratelimit-reset"), limit_rpm(headers)
                     )
                 else:
                     sleep(retry_after if retry_after is not None else backoff(attempt))

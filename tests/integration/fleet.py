@@ -32,6 +32,16 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def fleet_env(
+    database_url: str, broker_url: str, queue: str, base_url: str, **overrides: str
+) -> dict[str, str]:
+    """The environment of every process of one fleet: database, broker, queue and API."""
+    return clean_env(
+        EVALFLEET_DATABASE_URL=database_url, EVALFLEET_BROKER_URL=broker_url,
+        EVALFLEET_QUEUE=queue, TOGETHER_BASE_URL=base_url, **overrides,
+    )  # fmt: skip
+
+
 def run_args(dataset: Path, *extra: str, models: dict[str, str] = MODELS) -> list[str]:
     return [
         "run", "--dataset", str(dataset), "--base", models["base"],

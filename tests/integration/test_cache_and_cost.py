@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fleet import clean_env, evalfleet, run_args
+from fleet import evalfleet, fleet_env, run_args
 
 from evalfleet.embedded import LocalWorkers
 from simulator.config import SimConfig
@@ -27,10 +27,7 @@ def test_a_repeated_run_is_served_from_the_cache_and_models_never_share_entries(
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     with SimServer(SimConfig()) as sim:
-        env = clean_env(
-            EVALFLEET_DATABASE_URL=postgres_url, EVALFLEET_BROKER_URL=redis_url,
-            EVALFLEET_QUEUE=queue_name, TOGETHER_BASE_URL=sim.base_url,
-        )  # fmt: skip
+        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
         with LocalWorkers(1, 8, env, tmp_path / "logs"):
             # Given a first run of two models
@@ -85,10 +82,7 @@ def test_a_budget_stops_starting_work_once_spent(
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     with SimServer(SimConfig()) as sim:
-        env = clean_env(
-            EVALFLEET_DATABASE_URL=postgres_url, EVALFLEET_BROKER_URL=redis_url,
-            EVALFLEET_QUEUE=queue_name, TOGETHER_BASE_URL=sim.base_url,
-        )  # fmt: skip
+        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
         with LocalWorkers(1, 1, env, tmp_path / "logs"):
             # Given a budget far below what 20 stories cost, at $1,000 per million tokens

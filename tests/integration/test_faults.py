@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from fleet import MODELS, RunWatcher, clean_env, evalfleet, logs, run_args
+from fleet import MODELS, RunWatcher, evalfleet, fleet_env, logs, run_args
 
 from evalfleet.embedded import EmbeddedRedis, LocalWorkers, free_port
 from producer.loaders.registry import load_dataset_spec
@@ -47,11 +47,9 @@ def env_for(
     postgres_url: str, redis_url: str, queue_name: str
 ) -> Callable[[SimServer], dict[str, str]]:
     def make(sim: SimServer, **extra: str) -> dict[str, str]:
-        return clean_env(
-            EVALFLEET_DATABASE_URL=postgres_url, EVALFLEET_BROKER_URL=redis_url,
-            EVALFLEET_QUEUE=queue_name, TOGETHER_BASE_URL=sim.base_url,
-            **{**FAST_RECOVERY, **extra},
-        )  # fmt: skip
+        return fleet_env(
+            postgres_url, redis_url, queue_name, sim.base_url, **{**FAST_RECOVERY, **extra}
+        )
 
     return make
 
@@ -104,11 +102,9 @@ def test_a_run_survives_redis_restarted_empty(
 ) -> None:
     # Given a run on its own Redis (emptying the machine's would disturb other work)
     with EmbeddedRedis() as broker, SimServer(SimConfig(latency_ms_mean=60)) as sim:
-        env = clean_env(
-            EVALFLEET_DATABASE_URL=postgres_url, EVALFLEET_BROKER_URL=broker.url,
-            EVALFLEET_QUEUE=queue_name, TOGETHER_BASE_URL=sim.base_url,
-            **{**FAST_RECOVERY, "EVALFLEET_SWEEP_INTERVAL_S": "0"},  # reconcile by hand here
-        )  # fmt: skip
+        # The sweep is off: reconcile by hand here
+        recovery = {**FAST_RECOVERY, "EVALFLEET_SWEEP_INTERVAL_S": "0"}
+        env = fleet_env(postgres_url, broker.url, queue_name, sim.base_url, **recovery)
         run_id = start_run(dataset, env, tmp_path)
         with LocalWorkers(1, 4, env, tmp_path / "logs"):
             watcher.wait_for_answers(run_id, 20)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fleet import MODELS, clean_env, evalfleet, logs, run_args
+from fleet import MODELS, clean_env, evalfleet, fleet_env, logs, run_args
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -81,12 +81,7 @@ def test_two_workers_on_postgres_and_redis_answer_every_question_exactly_once(
     # Given the machine's PostgreSQL and Redis, the simulator, and two `evalfleet worker`s
     dataset = shared_file(SAMPLE)
     with SimServer(SimConfig(latency_ms_mean=5)) as sim:
-        env = clean_env(
-            EVALFLEET_DATABASE_URL=postgres_url,
-            EVALFLEET_BROKER_URL=redis_url,
-            EVALFLEET_QUEUE=queue_name,
-            TOGETHER_BASE_URL=sim.base_url,
-        )
+        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         upgraded = evalfleet(["db", "upgrade"], env, tmp_path)
         assert upgraded.returncode == 0, upgraded.stderr
         with LocalWorkers(2, 4, env, tmp_path / "logs"):

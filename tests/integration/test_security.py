@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import redis
-from fleet import clean_env, evalfleet, logs, run_args
+from fleet import evalfleet, fleet_env, logs, run_args
 from sqlalchemy import MetaData, create_engine, select
 
 from evalfleet.embedded import LocalWorkers
@@ -76,10 +76,7 @@ def test_the_api_key_is_nowhere_but_in_the_workers_environment(
     # Given an API that requires a recognisable key, and a data set holding SQL and markup
     dataset = tricky_dataset(tmp_path)
     with SimServer(SimConfig(required_api_key=KEY)) as sim:
-        env = clean_env(
-            EVALFLEET_DATABASE_URL=postgres_url, EVALFLEET_BROKER_URL=redis_url,
-            EVALFLEET_QUEUE=queue_name, TOGETHER_BASE_URL=sim.base_url, TOGETHER_API_KEY=KEY,
-        )  # fmt: skip
+        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url, TOGETHER_API_KEY=KEY)
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
         # When one run succeeds, and one is refused for a wrong key
         with LocalWorkers(1, 4, env, tmp_path / "logs"):
