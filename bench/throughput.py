@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -55,7 +56,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import together
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,8 +63,10 @@ sys.path.insert(0, str(ROOT))
 from bench.seed_protocol import run_seed_protocol  # noqa: E402
 from producer.loaders.registry import load_dataset_spec  # noqa: E402
 from schema.payloads import HistoryMode  # noqa: E402
-from workers.api import complete  # noqa: E402
+from schema.settings import Settings  # noqa: E402
+from workers.api import complete, make_client  # noqa: E402
 from workers.prompts import build_messages  # noqa: E402
+from workers.resources import CONNECTIONS_PER_THREAD  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
 MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
@@ -310,6 +312,7 @@ class RunTiming:
     mean_client_latency_ms: float | None
     cpu: dict[str, float] = field(default_factory=dict)
     postgres_lost: int = 0  # the poller's connection dropped (PostgreSQL restarted): disturbed
+    transactions: int = 0  # committed in this database during the run (pg_stat_database)
 
 
 class Fleet:
@@ -409,6 +412,7 @@ class Fleet:
         after = self.last_run_id()
         reconnects = self.reconnects
         meter = self.meter(sim)
+        commits_before = self.commits()
         meter.start()
         reaped_before = children_cpu_s()
         started = time.time()
@@ -434,6 +438,7 @@ class Fleet:
         cpu["other_cpu_s"] = round(cpu["other_cpu_s"] - cpu["producer_cpu_s"], 2)
         timing = self._timing(run_id, started, done_at, cpu)
         timing.postgres_lost = self.reconnects - reconnects
+        timing.transactions = self.commits() - commits_before
         return timing
 
     def _wait_done(
@@ -452,6 +457,13 @@ class Fleet:
                 raise RuntimeError(f"evalfleet run failed: {producer.communicate()[1].decode()}")
             time.sleep(POLL_S)
         raise RuntimeError(f"no run done within the timeout: see {self.log_dir}")
+
+    def commits(self) -> int:
+        """Transactions committed in this database so far (statistics flushed first)."""
+        time.sleep(1.1)  # backends flush their counters at most once a second
+        return int(
+            self.one("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", self.db_name)[0]
+        )
 
     def one(self, sql: str, *params: Any) -> tuple[Any, ...]:
         rows = self.query(sql, *params)
@@ -616,8 +628,9 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
 def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> float:
     """Reference: wall time of the same gold-mode requests from a bare pool of `threads`
     threads (no queue, database or limiter): what this machine and simulator allow. `how`:
-    "together" sends each with the workers' own call (`workers.api.complete`, a `together`
-    client per thread); "httpx" posts the JSON with one plain httpx client."""
+    "together" sends each with the workers' own call and clients (`workers.api.complete`, a
+    client per thread, made before the clock starts, as the workers' are warm); "httpx" posts
+    the JSON with one plain httpx client."""
     requests = []
     for story in load_dataset_spec(str(dataset)).stories:
         questions = [(q.turn, q.text, q.references) for q in story.questions]
@@ -627,6 +640,9 @@ def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> float:
                 requests.append((model, messages))
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
     shared = httpx.Client(base_url=base_url, limits=limits)
+    settings = Settings(_env_file=None)  # a local base URL needs no key
+    clients = [make_client(settings, base_url, CONNECTIONS_PER_THREAD) for _ in range(threads)]
+    handed_out = itertools.count()
     local = threading.local()
 
     def ask(request: tuple[str, list[dict[str, str]]]) -> None:
@@ -636,14 +652,15 @@ def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> float:
             shared.post("/v1/chat/completions", json=body).raise_for_status()
             return
         if not hasattr(local, "client"):
-            local.client = together.Together(api_key="x", base_url=base_url, max_retries=0)
+            local.client = clients[next(handed_out)]
         complete(local.client, model, messages, 0.0, 128, None)
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
+        started = time.perf_counter()
         list(pool.map(ask, requests))
+        elapsed = time.perf_counter() - started
     shared.close()
-    return time.perf_counter() - started
+    return elapsed
 
 
 def bench_seed(setup: Setup, pool_size: int) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from schema.accounting import spent_usd
-from schema.db import session_scope, upsert
+from schema.db import session_scope
 from schema.models import (
     OPEN_ITEM_STATES,
     Answer,
-    CachedResponse,
     Item,
     ItemState,
     Question,
@@ -348,6 +347,7 @@ def ask_turn(
             resources.settings.request_attempts,
             resources.limiter(config.base_url, work.model, config.rpm, config.tpm),
             counts,
+            in_flight=resources.in_flight,
         )
     except RequestFailed as failure:
         return TurnOutcome(turn, None, failure)
@@ -370,8 +370,9 @@ def record_calls(sessions: sessionmaker[Session], item_id: int, counts: CallCoun
 def store_outcomes(
     resources: Resources, work: Work, outcomes: list[TurnOutcome], attempt: int
 ) -> None:
-    """One transaction: the answers, the final errors of turns that failed for good (a 400),
-    and the fresh responses in the cache. Retryable failures store nothing."""
+    """The answers, the final errors of turns that failed for good (a 400), and the fresh
+    responses in the cache, committed together (with other items' rows: group_commit).
+    Retryable failures store nothing."""
     answers, responses = [], []
     for outcome in outcomes:
         completion, failure = outcome.completion, outcome.failure
@@ -387,11 +388,8 @@ def store_outcomes(
         answers.append(answer_row(work, outcome.turn, completion, attempt, error, outcome.cached))
         if completion is not None and outcome.cache_key is not None:
             responses.append(cache.cache_row(outcome.cache_key, work.model, completion))
-    if not answers:
-        return
-    with session_scope(resources.sessions) as session:
-        upsert(session, Answer.__table__, answers, ("run_id", "model_label", "story_id", "turn"))
-        upsert(session, CachedResponse.__table__, responses, ("key",))
+    if answers:
+        resources.writer.write(answers, responses)
 
 
 def answer_row(

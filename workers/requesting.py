@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -93,9 +95,11 @@ def ask(
     limiter: Limiter | None,
     counts: CallCounts,
     sleep: Callable[[float], None] = time.sleep,
+    in_flight: AbstractContextManager[object] | None = None,
 ) -> Completion:
     """The answer, or RequestFailed: 429 and transient failures are retried `attempts` times;
-    anything else (401/403/404/400) is raised at once."""
+    anything else (401/403/404/400) is raised at once. `in_flight` is held around each HTTP
+    call only (the process's bound on requests in flight), never while waiting on the limiter."""
     for attempt in range(attempts):
         counts.check()
         if limiter is not None:
@@ -104,12 +108,13 @@ def ask(
             except RateLimitTimeout as exc:  # the cluster is throttled: retry the item later
                 raise RequestFailed(Decision.RATE_LIMITED, exc) from exc
             counts.check()
-        counts.add(calls=1)
         try:
-            completion = complete(
-                client, request.model, request.messages,
-                request.temperature, request.max_tokens, request.seed,
-            )  # fmt: skip
+            with in_flight or contextlib.nullcontext():
+                counts.add(calls=1)
+                completion = complete(
+                    client, request.model, request.messages,
+                    request.temperature, request.max_tokens, request.seed,
+                )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - classified right here
             decision = classify(exc)
             if decision not in (Decision.RATE_LIMITED, Decision.TRANSIENT):

@@ -11,7 +11,13 @@ from schema.errors import ConfigurationError
 
 
 @click.command()
-@click.option("--concurrency", default=8, show_default=True, help="Tasks run at once.")
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    help="Items (story x model) worked on at once, and the most API requests this worker has "
+    "in flight, all models together.",
+)
 @click.option(
     "--pool",
     type=click.Choice(["threads", "prefork", "solo"]),

@@ -79,19 +79,23 @@ def test_two_workers_on_postgres_and_redis_answer_every_question_exactly_once(
     tmp_path: Path,
 ) -> None:
     # Given the machine's PostgreSQL and Redis, the simulator, and two `evalfleet worker`s
+    # (at 40 ms a request, so that the workers' concurrency is what bounds the requests in flight)
     dataset = shared_file(SAMPLE)
-    with SimServer(SimConfig(latency_ms_mean=5)) as sim:
+    with SimServer(SimConfig(latency_ms_mean=40)) as sim:
         env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         upgraded = evalfleet(["db", "upgrade"], env, tmp_path)
         assert upgraded.returncode == 0, upgraded.stderr
         with LocalWorkers(2, 4, env, tmp_path / "logs"):
             # When a user runs both models over the 20 stories and waits
             result = evalfleet(run_args(dataset, "--wait", "--json"), env, tmp_path)
-        requests = sim.stats()["requests_total"]
+        stats = sim.stats()
     # Then the run is done, with every answer stored once and paid once
     assert result.returncode == 0, result.stderr + logs(tmp_path)
     assert_complete_and_consistent(postgres_url, json.loads(result.stdout))
-    assert requests == 2 * QUESTIONS
+    assert stats["requests_total"] == 2 * QUESTIONS
+    # And never more requests in flight than the two workers' --concurrency 4, both models
+    # together
+    assert stats["max_in_flight"] <= 2 * 4
 
 
 def test_embedded_default_runs_on_sqlite_with_its_own_redis_and_workers(

@@ -1,0 +1,116 @@
+"""The group-commit writer on a real SQLite database: every caller's rows committed once, many
+callers in one transaction, and a caller's bad rows failing only that caller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
+from unit.aggregator.simulated_run import database, tiny_dataset
+
+from producer.create_run import create_run
+from schema.models import Answer, Story, utcnow
+from schema.payloads import RunConfig
+from workers.group_commit import GroupCommitWriter
+
+STORIES = {
+    f"s{i}": ("wikipedia", f"Story {i}.", [(f"Question {t}?", "yes") for t in range(1, 5)])
+    for i in range(3)
+}
+
+
+def answer_row(run_id: int, story_id: int, turn: int) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "model_label": "base", "story_id": story_id, "turn": turn,
+        "text": f"answer {story_id}/{turn}", "finish_reason": "stop", "prompt_tokens": 10,
+        "completion_tokens": 2, "latency_ms": 200.0, "attempts": 1, "cached": False,
+        "error": None, "created_at": utcnow(),
+    }  # fmt: skip
+
+
+def write_all(writer: GroupCommitWriter, writes: list[list[dict[str, Any]]]) -> list[Exception]:
+    """Each write from its own thread, all at once; the errors the callers saw."""
+    errors: list[Exception] = []
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        try:
+            writer.write(rows, [])
+        except Exception as exc:  # noqa: BLE001 - collected for the assertions
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(rows,)) for rows in writes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return errors
+
+
+def test_concurrent_writers_share_transactions_and_each_row_is_stored_once(
+    tmp_path: Path,
+) -> None:
+    # Given a run of 3 stories x 4 turns and a writer whose first commit is held until the
+    # other 11 writes are queued behind it
+    _url, sessions = database(tmp_path)
+    run_id = create_run(sessions, tiny_dataset(STORIES), RunConfig(models={"base": "m"}))
+    with sessions() as session:
+        story_ids = list(session.scalars(select(Story.id).where(Story.run_id == run_id)))
+    writer = GroupCommitWriter(sessions)
+    commits = []
+
+    def hold_first_commit(_connection: Any) -> None:
+        deadline = time.monotonic() + 10
+        while not commits and writer._queue.qsize() < 11 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        commits.append(1)
+
+    event.listen(sessions.kw["bind"], "commit", hold_first_commit)
+    # When 12 threads each write one answer at once
+    writes = [[answer_row(run_id, s, t)] for s in story_ids for t in range(1, 5)]
+    errors = write_all(writer, writes)
+    # Then every answer is stored exactly once, in two transactions instead of twelve
+    assert errors == []
+    with sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(Answer))
+        distinct = session.scalar(
+            select(func.count()).select_from(
+                select(Answer.story_id, Answer.turn).distinct().subquery()
+            )
+        )
+    assert stored == distinct == 12
+    assert len(commits) == 2
+    # And writing the same rows again (a redelivered task) adds nothing
+    assert write_all(writer, writes[:3]) == []
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Answer)) == 12
+
+
+def test_a_callers_bad_rows_fail_that_caller_only(tmp_path: Path) -> None:
+    # Given a run, and one write among several that names a story that does not exist
+    _url, sessions = database(tmp_path)
+    run_id = create_run(sessions, tiny_dataset(STORIES), RunConfig(models={"base": "m"}))
+    with sessions() as session:
+        story_ids = list(session.scalars(select(Story.id).where(Story.run_id == run_id)))
+    writer = GroupCommitWriter(sessions)
+    good = [[answer_row(run_id, s, t)] for s in story_ids for t in range(1, 5)]
+    bad = [answer_row(run_id, max(story_ids) + 100, 1)]
+    # When they are written at once
+    errors = write_all(writer, [*good[:6], bad, *good[6:]])
+    # Then only the bad caller sees an error, and every good answer is stored
+    assert len(errors) == 1 and isinstance(errors[0], IntegrityError)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Answer)) == 12
+
+
+def test_a_write_with_nothing_to_store_returns_at_once(tmp_path: Path) -> None:
+    _url, sessions = database(tmp_path)
+    writer = GroupCommitWriter(sessions)
+    writer.write([], [])
+    assert writer._thread is None  # no thread was started for it
+    with pytest.raises(IntegrityError):  # a real error still reaches the caller
+        writer.write([answer_row(1, 1, 1)], [])
