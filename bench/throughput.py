@@ -8,12 +8,14 @@ subprocess (its CPU does not share this process' GIL). Workers are started and w
 a small run first; then a run is submitted with `evalfleet run --no-wait` and its database
 polled until its state is `done`. Parts:
 
-- efficiency: 50 stories x 15 turns x 2 models (gold, --no-cache), 2 workers x 32 threads,
-  200 ms latency: ideal (requests x latency / concurrency) over the wall time from the run's
-  row (written by the producer) to state `done`; `efficiency_from_command_start` also counts
-  the `evalfleet run` process' start (~1 s of imports). The same requests from a bare pool of
-  64 threads give the machine's references: with the workers' own `together` call
-  (`bare_together_pool_efficiency`) and with plain httpx (`bare_httpx_pool_efficiency`).
+- efficiency: 50 stories x 15 turns x 2 models (gold, --no-cache), 2 workers x --concurrency
+  32 (at most 64 requests in flight, both models together: `simulator_max_in_flight` shows
+  it), 200 ms latency: ideal (requests x latency / concurrency) over the wall time from the
+  run's row (written by the producer) to state `done`; `efficiency_from_command_start` also
+  counts the `evalfleet run` process' start (~1 s of imports). The same requests from a bare
+  pool of 64 threads give the machine's references: with the workers' own `together` call
+  and warm clients (`bare_together_pool_efficiency`) and with plain httpx
+  (`bare_httpx_pool_efficiency`).
 - seed: the same work through the seed notebook's protocol (bench/seed_protocol.py);
   speedup_vs_seed = its wall time / evalfleet's (the efficiency run's).
 - rate_limit: the simulator limits each model to 600/min, 3 workers, adaptive limiter from
@@ -24,7 +26,8 @@ polled until its state is `done`. Parts:
 - pipeline: zero latency: answers stored per second (run row .. last answer), and the peak
   RSS (VmHWM) of the worker processes.
 
-Each measured run also reports the CPU seconds of each process group (workers, simulator,
+Each measured run also reports the transactions committed in its database and the CPU
+seconds of each process group (workers, simulator,
 this database's PostgreSQL backends, the rest of PostgreSQL, Redis, the producer, this
 process, and the rest of the machine) to say what limited the figure. A part during which
 PostgreSQL restarted (another benchmark's chaos) is measured again (--retries). Prints

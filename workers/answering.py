@@ -389,7 +389,9 @@ def store_outcomes(
         if completion is not None and outcome.cache_key is not None:
             responses.append(cache.cache_row(outcome.cache_key, work.model, completion))
     if answers:
-        resources.writer.write(answers, responses)
+        # `model` history: the next turn waits for this one, so it is written at once.
+        urgent = work.config.history is HistoryMode.MODEL
+        resources.writer.write(answers, responses, urgent)
 
 
 def answer_row(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, tiny_dataset
 
 from producer.create_run import create_run
@@ -24,6 +25,15 @@ STORIES = {
 }
 
 
+def run_of_three_stories(tmp_path: Path) -> tuple[sessionmaker[Session], int, list[int]]:
+    """A SQLite database holding one run of STORIES: its sessions, run id and story ids."""
+    _url, sessions = database(tmp_path)
+    run_id = create_run(sessions, tiny_dataset(STORIES), RunConfig(models={"base": "m"}))
+    with sessions() as session:
+        story_ids = list(session.scalars(select(Story.id).where(Story.run_id == run_id)))
+    return sessions, run_id, story_ids
+
+
 def answer_row(run_id: int, story_id: int, turn: int) -> dict[str, Any]:
     return {
         "run_id": run_id, "model_label": "base", "story_id": story_id, "turn": turn,
@@ -31,6 +41,17 @@ def answer_row(run_id: int, story_id: int, turn: int) -> dict[str, Any]:
         "completion_tokens": 2, "latency_ms": 200.0, "attempts": 1, "cached": False,
         "error": None, "created_at": utcnow(),
     }  # fmt: skip
+
+
+class CountingWriter(GroupCommitWriter):
+    """Signals `entered` each time a caller enters write()."""
+
+    def __init__(self, inner: GroupCommitWriter, entered: threading.Semaphore) -> None:
+        self.inner, self.entered = inner, entered
+
+    def write(self, answers: Any, responses: Any, urgent: bool = False) -> None:
+        self.entered.release()
+        self.inner.write(answers, responses, urgent)
 
 
 def write_all(writer: GroupCommitWriter, writes: list[list[dict[str, Any]]]) -> list[Exception]:
@@ -56,23 +77,23 @@ def test_concurrent_writers_share_transactions_and_each_row_is_stored_once(
 ) -> None:
     # Given a run of 3 stories x 4 turns and a writer whose first commit is held until the
     # other 11 writes are queued behind it
-    _url, sessions = database(tmp_path)
-    run_id = create_run(sessions, tiny_dataset(STORIES), RunConfig(models={"base": "m"}))
-    with sessions() as session:
-        story_ids = list(session.scalars(select(Story.id).where(Story.run_id == run_id)))
-    writer = GroupCommitWriter(sessions)
+    sessions, run_id, story_ids = run_of_three_stories(tmp_path)
+    writer = GroupCommitWriter(sessions, window_s=0)
+    entered = threading.Semaphore(0)
+    counting = CountingWriter(writer, entered)
     commits = []
 
     def hold_first_commit(_connection: Any) -> None:
-        deadline = time.monotonic() + 10
-        while not commits and writer._queue.qsize() < 11 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        if not commits:  # the other writers are all queued once they have entered write()
+            for _ in range(11):
+                assert entered.acquire(timeout=10)
+            time.sleep(0.2)
         commits.append(1)
 
     event.listen(sessions.kw["bind"], "commit", hold_first_commit)
     # When 12 threads each write one answer at once
     writes = [[answer_row(run_id, s, t)] for s in story_ids for t in range(1, 5)]
-    errors = write_all(writer, writes)
+    errors = write_all(counting, writes)
     # Then every answer is stored exactly once, in two transactions instead of twelve
     assert errors == []
     with sessions() as session:
@@ -85,18 +106,32 @@ def test_concurrent_writers_share_transactions_and_each_row_is_stored_once(
     assert stored == distinct == 12
     assert len(commits) == 2
     # And writing the same rows again (a redelivered task) adds nothing
-    assert write_all(writer, writes[:3]) == []
+    assert write_all(writer, writes[:3]) == []  # (the hold is spent: no wait here)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Answer)) == 12
 
 
+def test_writes_wait_for_company_within_the_window_unless_urgent(tmp_path: Path) -> None:
+    # Given a run and a writer that gathers writes for up to 1 s
+    sessions, run_id, story_ids = run_of_three_stories(tmp_path)
+    writer = GroupCommitWriter(sessions, window_s=1.0)
+    commits: list[float] = []
+    event.listen(sessions.kw["bind"], "commit", lambda _c: commits.append(time.monotonic()))
+    writes = [[answer_row(run_id, s, t)] for s in story_ids for t in range(1, 5)]
+    # When 12 threads write at once
+    assert write_all(writer, writes) == []
+    # Then one transaction holds them all
+    assert len(commits) == 1
+    # And an urgent write (the next turn waits for it) is committed without the window
+    started = time.monotonic()
+    writer.write([answer_row(run_id, story_ids[0], 1)], [], urgent=True)
+    assert len(commits) == 2 and commits[-1] - started < 1.0
+
+
 def test_a_callers_bad_rows_fail_that_caller_only(tmp_path: Path) -> None:
     # Given a run, and one write among several that names a story that does not exist
-    _url, sessions = database(tmp_path)
-    run_id = create_run(sessions, tiny_dataset(STORIES), RunConfig(models={"base": "m"}))
-    with sessions() as session:
-        story_ids = list(session.scalars(select(Story.id).where(Story.run_id == run_id)))
-    writer = GroupCommitWriter(sessions)
+    sessions, run_id, story_ids = run_of_three_stories(tmp_path)
+    writer = GroupCommitWriter(sessions, window_s=0.2)
     good = [[answer_row(run_id, s, t)] for s in story_ids for t in range(1, 5)]
     bad = [answer_row(run_id, max(story_ids) + 100, 1)]
     # When they are written at once
