@@ -620,6 +620,8 @@ def bench_efficiency(setup: Setup) -> dict[str, Any]:
         "efficiency_from_command_start": round(ideal / timing.command_to_done_s, 3),
         "efficiency_to_last_answer": round(ideal / timing.last_answer_s, 3),
         "bare_together_pool_efficiency": round(ideal / bare_together_s, 3),
+        # What evalfleet's queue, database and limiter cost over the same SDK calls, same run.
+        "vs_bare_together_pool": round(bare_together_s / timing.created_to_done_s, 3),
         "bare_httpx_pool_efficiency": round(ideal / bare_httpx_s, 3),
         "simulator_requests": stats["requests_total"],
         "simulator_max_in_flight": stats["max_in_flight"],
@@ -887,7 +889,11 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "efficiency" in raw:
         out["efficiency"] = raw["efficiency"]["efficiency"]
-        for reference in ("bare_together_pool_efficiency", "bare_httpx_pool_efficiency"):
+        for reference in (
+            "bare_together_pool_efficiency",
+            "bare_httpx_pool_efficiency",
+            "vs_bare_together_pool",
+        ):
             out[reference] = raw["efficiency"][reference]
     if "seed" in raw and "efficiency" in raw:
         evalfleet_s = raw["efficiency"]["timing"]["created_to_done_s"]
