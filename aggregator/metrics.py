@@ -23,7 +23,9 @@ __all__ = [
 ]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCTUATION = frozenset(string.punctuation)
+# The official script's `"".join(ch for ch in s if ch not in set(string.punctuation))`, as a
+# table: the same result, 10x faster (scoring was half of a 1,500-answer aggregation).
+_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class TurnScore:
 def normalize_answer(text: str) -> str:
     """Lower-case, drop punctuation, drop articles a/an/the, collapse white space."""
     lowered = text.lower()
-    no_punc = "".join(ch for ch in lowered if ch not in _PUNCTUATION)
+    no_punc = lowered.translate(_DROP_PUNCTUATION)
     no_articles = _ARTICLES.sub(" ", no_punc)
     return " ".join(no_articles.split())
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import string
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,19 @@ def test_normalize_answer_drops_case_punctuation_articles_and_extra_space(
     result = normalize_answer(text)
     # Then case, punctuation, articles and extra white space are gone
     assert result == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Dr. Smith's 'cat', (aged 3)!", "a-b_c/d\\e", "«Voilà» — l’été…", "", "!!!", "the\tAn a"],
+)
+def test_normalize_answer_drops_the_punctuation_the_official_script_drops(text: str) -> None:
+    # Given the official evaluate-v1.0.py normalization, written out as it is there
+    exclude = set(string.punctuation)
+    lowered = "".join(ch for ch in text.lower() if ch not in exclude)
+    official = " ".join(re.sub(r"\b(a|an|the)\b", " ", lowered, flags=re.UNICODE).split())
+    # Then ours gives the same string (non-ASCII punctuation is kept by both)
+    assert normalize_answer(text) == official
 
 
 def test_normalize_answer_removes_punctuation_before_articles() -> None:
