@@ -48,6 +48,8 @@ class ItemState(StrEnum):
 
 
 OPEN_ITEM_STATES = (ItemState.PENDING.value, ItemState.RUNNING.value)
+# One answer per (run, model, story, turn): the unique key every answer write upserts on.
+ANSWER_KEY = ("run_id", "model_label", "story_id", "turn")
 
 
 class Run(Base):
@@ -121,11 +123,7 @@ class Answer(Base):
     """One model's answer to one turn; `error` is set (and `text` null) when the turn failed."""
 
     __tablename__ = "answers"
-    __table_args__ = (
-        UniqueConstraint(
-            "run_id", "model_label", "story_id", "turn", name="uq_answer_run_model_story_turn"
-        ),
-    )
+    __table_args__ = (UniqueConstraint(*ANSWER_KEY, name="uq_answer_run_model_story_turn"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import session_scope, upsert
-from schema.models import Answer, CachedResponse
+from schema.models import ANSWER_KEY, Answer, CachedResponse
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ MAX_BATCH_ROWS = 1000  # one statement's parameters stay small
 # Per-answer stores of 64 concurrent requests took 2,000-2,800 transactions per 1,500
 # answers; a 50 ms window cut PostgreSQL's CPU by a third (bench/throughput.py).
 WINDOW_S = 0.05
-ANSWER_KEY = ("run_id", "model_label", "story_id", "turn")
 
 
 @dataclass
@@ -117,7 +116,6 @@ class GroupCommitWriter:
         responses = sorted(
             (row for pending in batch for row in pending.responses), key=lambda row: row["key"]
         )
-
         with session_scope(self._sessions) as session:
             upsert(session, Answer.__table__, answers, ANSWER_KEY)
             upsert(session, CachedResponse.__table__, responses, ("key",))

@@ -43,22 +43,18 @@ def answer_row(run_id: int, story_id: int, turn: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class CountingWriter(GroupCommitWriter):
-    """Signals `entered` each time a caller enters write()."""
-
-    def __init__(self, inner: GroupCommitWriter, entered: threading.Semaphore) -> None:
-        self.inner, self.entered = inner, entered
-
-    def write(self, answers: Any, responses: Any, urgent: bool = False) -> None:
-        self.entered.release()
-        self.inner.write(answers, responses, urgent)
-
-
-def write_all(writer: GroupCommitWriter, writes: list[list[dict[str, Any]]]) -> list[Exception]:
-    """Each write from its own thread, all at once; the errors the callers saw."""
+def write_all(
+    writer: GroupCommitWriter,
+    writes: list[list[dict[str, Any]]],
+    entered: threading.Semaphore | None = None,
+) -> list[Exception]:
+    """Each write from its own thread, all at once (each signals `entered` as it starts); the
+    errors the callers saw."""
     errors: list[Exception] = []
 
     def write(rows: list[dict[str, Any]]) -> None:
+        if entered is not None:
+            entered.release()
         try:
             writer.write(rows, [])
         except Exception as exc:  # noqa: BLE001 - collected for the assertions
@@ -80,7 +76,6 @@ def test_concurrent_writers_share_transactions_and_each_row_is_stored_once(
     sessions, run_id, story_ids = run_of_three_stories(tmp_path)
     writer = GroupCommitWriter(sessions, window_s=0)
     entered = threading.Semaphore(0)
-    counting = CountingWriter(writer, entered)
     commits = []
 
     def hold_first_commit(_connection: Any) -> None:
@@ -93,7 +88,7 @@ def test_concurrent_writers_share_transactions_and_each_row_is_stored_once(
     event.listen(sessions.kw["bind"], "commit", hold_first_commit)
     # When 12 threads each write one answer at once
     writes = [[answer_row(run_id, s, t)] for s in story_ids for t in range(1, 5)]
-    errors = write_all(counting, writes)
+    errors = write_all(writer, writes, entered)
     # Then every answer is stored exactly once, in two transactions instead of twelve
     assert errors == []
     with sessions() as session:
