@@ -294,7 +294,8 @@ def fresh_database(tag: str) -> Iterator[tuple[str, str]]:
     try:
         yield libpq.replace("postgresql://", "postgresql+psycopg://", 1), libpq
     finally:
-        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not os.environ.get("BENCH_KEEP_DB"):
+            admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

@@ -54,12 +54,15 @@ def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunCon
                 for q in story.questions
             ],
         )
+        # Story by story, the models side by side: items are sent in id order, so every
+        # model's API pool has work from the first second, and the paired comparison of
+        # the stories done so far grows evenly.
         session.execute(
             insert(Item),
             [
                 {"run_id": run.id, "model_label": label, "story_id": story_ids[story.key]}
-                for label in config.models
                 for story in dataset.stories
+                for label in config.models
             ],
         )
         run_id = run.id

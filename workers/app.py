@@ -10,6 +10,7 @@ from celery.signals import worker_process_init, worker_ready
 
 from schema.queue import make_celery
 from schema.settings import get_settings
+from schema.startup_gc import freeze_startup_objects
 from workers.resources import reset_after_fork
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -20,6 +21,11 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 app = make_celery(get_settings(), get_settings().broker_url or DEFAULT_BROKER_URL)
 app.conf.include = ["workers.tasks"]
+
+
+@worker_ready.connect
+def _freeze_startup_objects(**_kwargs: Any) -> None:
+    freeze_startup_objects()  # the process that runs the tasks, in the threads and solo pools
 
 
 @worker_ready.connect
@@ -36,3 +42,4 @@ def _start_sweeper(**_kwargs: Any) -> None:
 @worker_process_init.connect
 def _fresh_resources_per_child(**_kwargs: Any) -> None:
     reset_after_fork()
+    freeze_startup_objects()

@@ -20,6 +20,7 @@ from evalfleet.cli.sim_cmd import sim
 from evalfleet.cli.status_cmd import status
 from evalfleet.cli.worker_cmd import worker
 from schema.errors import EvalfleetError
+from schema.startup_gc import freeze_startup_objects
 
 
 class EvalfleetGroup(click.Group):
@@ -41,6 +42,7 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    freeze_startup_objects()  # everything imported: collections scan only the command's objects
 
 
 for command in (run, worker, status, report, compare, export, reconcile, retry, sim, demo, db):
