@@ -6,7 +6,8 @@ import logging
 import threading
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
@@ -110,19 +111,38 @@ def start_delivery(
 ) -> Delivery:
     """Claim the item atomically (a conditional UPDATE, so SQLite and PostgreSQL agree) and
     count the delivery before any work, then read everything the work needs. `takeover`:
-    this is the retry of a delivery that held the item, so its lease is this task's own."""
+    this is the retry of a delivery that held the item, so its lease is this task's own.
+    Four statements, none through the ORM's objects: this runs once per item, on the thread
+    that also stores the item's answers, in a process whose API threads want the GIL."""
     now = utcnow()
     with session_scope(sessions) as session:
-        item = session.get(Item, item_id)
-        if item is None:
+        found = session.execute(
+            select(
+                Item.state,
+                Item.run_id,
+                Item.model_label,
+                Item.story_id,
+                Run.state.label("run_state"),
+                Run.error.label("run_error"),
+                Run.config,
+                Story.key.label("story_key"),
+                Story.text.label("story_text"),
+            )
+            .join(Run, Run.id == Item.run_id)
+            .join(Story, Story.id == Item.story_id)
+            .where(Item.id == item_id)
+        ).one_or_none()
+        if found is None:
             logger.warning("item %s: not in the database, message dropped", item_id)
             return Delivery(None)
-        run = session.get_one(Run, item.run_id)
-        if item.state not in OPEN_ITEM_STATES:
-            return Delivery(run.id)
-        if run.state != RunState.RUNNING.value:
-            close_item(session, item_id, ItemState.FAILED, f"run {run.id} stopped: {run.error}")
-            return Delivery(run.id)
+        run_id = found.run_id
+        if found.state not in OPEN_ITEM_STATES:
+            return Delivery(run_id)
+        if found.run_state != RunState.RUNNING.value:
+            close_item(
+                session, item_id, ItemState.FAILED, f"run {run_id} stopped: {found.run_error}"
+            )
+            return Delivery(run_id)
         lease_over = or_(Item.lease_until.is_(None), Item.lease_until < now)
         claimed = session.execute(
             update(Item)
@@ -142,69 +162,105 @@ def start_delivery(
                 lease_until=now + timedelta(seconds=settings.lease_s),
                 started_at=func.coalesce(Item.started_at, now),
             )
-        )
-        session.refresh(item)
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            if item.state not in OPEN_ITEM_STATES:
-                return Delivery(run.id)
-            lease_end = as_utc(item.lease_until) if item.lease_until else now
-            return Delivery(run.id, retry_in_s=max(1.0, (lease_end - now).total_seconds() + 1))
-        if item.attempts > settings.max_attempts:
+            .returning(Item.attempts, Item.last_error)
+        ).one_or_none()
+        if claimed is None:
+            return held_elsewhere(session, item_id, run_id, now)
+        if claimed.attempts > settings.max_attempts:
             # A task that kills its worker every time (task_reject_on_worker_lost redelivers
             # it) ends here instead of looping forever.
-            last = item.last_error or "the worker was lost each time"
+            last = claimed.last_error or "the worker was lost each time"
             reason = f"gave up after {settings.max_attempts} deliveries: {last}"
-            logger.error("run %s item %s: %s", run.id, item.id, reason)
+            logger.error("run %s item %s: %s", run_id, item_id, reason)
             close_item(session, item_id, ItemState.FAILED, reason)
-            return Delivery(run.id)
-        story = session.get_one(Story, item.story_id)
-        config = RunConfig.model_validate(run.config)
+            return Delivery(run_id)
+        config = RunConfig.model_validate(found.config)
         if config.budget_usd is not None:
-            spent = spent_usd(session, run.id, config.models, config.prices)
+            spent = spent_usd(session, run_id, config.models, config.prices)
             if spent >= config.budget_usd:
                 reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
                 close_item(session, item_id, ItemState.FAILED, reason)
-                return Delivery(run.id)
-        questions = session.scalars(
-            select(Question).where(Question.story_id == story.id).order_by(Question.turn)
-        ).all()
-        stored = session.execute(
-            select(Answer.turn, Answer.text).where(
-                Answer.run_id == run.id,
-                Answer.model_label == item.model_label,
-                Answer.story_id == story.id,
+                return Delivery(run_id)
+        # Every question of the story with the answer this model already has, if any.
+        turns = session.execute(
+            select(
+                Question.turn,
+                Question.text,
+                Question.references,
+                Answer.turn.label("stored"),
+                Answer.text.label("answer"),
             )
+            .outerjoin(
+                Answer,
+                and_(
+                    Answer.run_id == run_id,
+                    Answer.model_label == found.model_label,
+                    Answer.story_id == Question.story_id,
+                    Answer.turn == Question.turn,
+                ),
+            )
+            .where(Question.story_id == found.story_id)
+            .order_by(Question.turn)
         ).all()
         return Delivery(
-            run.id,
+            run_id,
             Work(
-                item_id=item.id,
-                run_id=run.id,
-                label=item.model_label,
-                model=config.models[item.model_label],
-                story_id=story.id,
-                story_key=story.key,
-                story_text=story.text,
+                item_id=item_id,
+                run_id=run_id,
+                label=found.model_label,
+                model=config.models[found.model_label],
+                story_id=found.story_id,
+                story_key=found.story_key,
+                story_text=found.story_text,
                 config=config,
                 lease_s=settings.lease_s,
-                questions=tuple((q.turn, q.text, tuple(q.references)) for q in questions),
-                stored={row.turn: row.text for row in stored},
+                questions=tuple((t.turn, t.text, tuple(t.references)) for t in turns),
+                stored={t.turn: t.answer for t in turns if t.stored is not None},
             ),
         )
 
 
-def close_item(session: Session, item_id: int, state: ItemState, error: str | None) -> None:
-    close_items(session, Item.id == item_id, state, error)
+def held_elsewhere(session: Session, item_id: int, run_id: int, now: datetime) -> Delivery:
+    """The claim found the item closed meanwhile, or held by a live delivery: then come back
+    once its lease is over."""
+    state, lease_until = session.execute(
+        select(Item.state, Item.lease_until).where(Item.id == item_id)
+    ).one()
+    if state not in OPEN_ITEM_STATES:
+        return Delivery(run_id)
+    lease_end = as_utc(lease_until) if lease_until else now
+    return Delivery(run_id, retry_in_s=max(1.0, (lease_end - now).total_seconds() + 1))
+
+
+def close_item(
+    session: Session,
+    item_id: int,
+    state: ItemState,
+    error: str | None,
+    counts: CallCounts | None = None,
+) -> None:
+    close_items(session, Item.id == item_id, state, error, counts)
 
 
 def close_items(
-    session: Session, which: ColumnElement[bool], state: ItemState, error: str | None
+    session: Session,
+    which: ColumnElement[bool],
+    state: ItemState,
+    error: str | None,
+    counts: CallCounts | None = None,
 ) -> None:
-    """End the open items `which` selects (the closed ones keep their outcome)."""
+    """End the open items `which` selects (the closed ones keep their outcome), adding
+    `counts` to their API calls."""
     session.execute(
         update(Item)
         .where(which, Item.state.in_(OPEN_ITEM_STATES))
-        .values(state=state.value, last_error=error, finished_at=utcnow(), lease_until=None)
+        .values(
+            state=state.value,
+            last_error=error,
+            finished_at=utcnow(),
+            lease_until=None,
+            **(call_counts(counts) if counts is not None else {}),
+        )
     )
 
 
@@ -222,26 +278,29 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
     Independent turns (every mode but `model`) go out concurrently on the process's pool."""
     counts = CallCounts()
     todo = [turn for turn, _, _ in work.questions if turn not in work.stored]
-    with LeaseKeeper(resources.sessions, work.item_id, work.lease_s):
-        try:
+    finished = False
+    try:
+        with LeaseKeeper(resources.sessions, work.item_id, work.lease_s):
             if work.config.history is HistoryMode.MODEL:
                 outcomes = answer_in_order(work, resources, attempt, todo, counts)
             else:
                 outcomes = answer_concurrently(work, resources, attempt, todo, counts)
-        finally:
+        failures = [o.failure for o in outcomes if o.failure is not None]
+        for failure in failures:
+            reason = redact(describe(failure.cause), resources)
+            if failure.decision is Decision.STOP_RUN:
+                stop_run(resources.sessions, work.run_id, f"the API refused the key: {reason}")
+                return
+            if failure.decision is Decision.FAIL_MODEL:
+                fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
+                return
+        for failure in failures:  # 429 or transient after every attempt: retried later
+            raise RetryLater(failure.decision, redact(describe(failure.cause), resources))
+        finish_item(resources.sessions, work.item_id, ItemState.DONE, None, counts)
+        finished = True
+    finally:
+        if not finished:  # the calls are counted whatever came of them
             record_calls(resources.sessions, work.item_id, counts)
-    failures = [o.failure for o in outcomes if o.failure is not None]
-    for failure in failures:
-        reason = redact(describe(failure.cause), resources)
-        if failure.decision is Decision.STOP_RUN:
-            stop_run(resources.sessions, work.run_id, f"the API refused the key: {reason}")
-            return
-        if failure.decision is Decision.FAIL_MODEL:
-            fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
-            return
-    for failure in failures:  # 429 or transient after every attempt: the task retries later
-        raise RetryLater(failure.decision, redact(describe(failure.cause), resources))
-    finish_item(resources.sessions, work.item_id, ItemState.DONE, None)
 
 
 def answer_concurrently(
@@ -357,14 +416,15 @@ def ask_turn(
 def record_calls(sessions: sessionmaker[Session], item_id: int, counts: CallCounts) -> None:
     if counts.calls:
         with session_scope(sessions) as session:
-            session.execute(
-                update(Item)
-                .where(Item.id == item_id)
-                .values(
-                    api_calls=Item.api_calls + counts.calls,
-                    rate_limited=Item.rate_limited + counts.rate_limited,
-                )
-            )
+            session.execute(update(Item).where(Item.id == item_id).values(**call_counts(counts)))
+
+
+def call_counts(counts: CallCounts) -> dict[str, Any]:
+    """The item's columns that add up its API calls, as UPDATE values."""
+    return {
+        "api_calls": Item.api_calls + counts.calls,
+        "rate_limited": Item.rate_limited + counts.rate_limited,
+    }
 
 
 def store_outcomes(
@@ -420,10 +480,14 @@ def answer_row(
 
 
 def finish_item(
-    sessions: sessionmaker[Session], item_id: int, state: ItemState, error: str | None
+    sessions: sessionmaker[Session],
+    item_id: int,
+    state: ItemState,
+    error: str | None,
+    counts: CallCounts | None = None,
 ) -> None:
     with session_scope(sessions) as session:
-        close_item(session, item_id, state, error)
+        close_item(session, item_id, state, error, counts)
 
 
 def record_retry(sessions: sessionmaker[Session], item_id: int, reason: str) -> None:
