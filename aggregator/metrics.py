@@ -67,31 +67,51 @@ def f1_score(reference: str, prediction: str) -> float:
     return (2 * precision * recall) / (precision + recall)
 
 
+def _reference_scores(references: Sequence[str], prediction: str) -> list[TurnScore]:
+    """The prediction against each reference: the prediction normalized once, each reference
+    once (what exact_match and f1_score compute, pair by pair)."""
+    predicted = normalize_answer(prediction)
+    pred_tokens = predicted.split()
+    pred_counts = Counter(pred_tokens)
+    scores = []
+    for reference in references:
+        expected = normalize_answer(reference)
+        ref_tokens = expected.split()
+        if not ref_tokens or not pred_tokens:
+            f1 = float(ref_tokens == pred_tokens)
+        else:
+            num_same = sum((Counter(ref_tokens) & pred_counts).values())
+            precision = num_same / len(pred_tokens)
+            recall = num_same / len(ref_tokens)
+            f1 = 2 * precision * recall / (precision + recall) if num_same else 0.0
+        scores.append(TurnScore(em=float(expected == predicted), f1=f1))
+    return scores
+
+
 def _max_score(references: Sequence[str], prediction: str) -> TurnScore:
-    return TurnScore(
-        em=max(exact_match(ref, prediction) for ref in references),
-        f1=max(f1_score(ref, prediction) for ref in references),
-    )
+    scores = _reference_scores(references, prediction)
+    return TurnScore(em=max(s.em for s in scores), f1=max(s.f1 for s in scores))
 
 
 def score_turn(references: Sequence[str], prediction: str) -> TurnScore:
     """Score a prediction against a turn's references (official ``_compute_turn_score``).
 
     With several references, each is left out in turn, the max over the others is
-    taken and the maxima are averaged; with one, it is a plain comparison.
+    taken and the maxima are averaged; with one, it is a plain comparison. Each pair is
+    scored once: leaving a reference out only changes which of the scores the max is over.
     """
     if not references:
         raise ValueError("score_turn needs at least one reference answer")
-    if len(references) == 1:
-        return _max_score(references, prediction)
+    scores = _reference_scores(references, prediction)
+    if len(scores) == 1:
+        return scores[0]
     em_sum = 0.0
     f1_sum = 0.0
-    for i in range(len(references)):
-        others = [*references[:i], *references[i + 1 :]]
-        best = _max_score(others, prediction)
-        em_sum += best.em
-        f1_sum += best.f1
-    return TurnScore(em=em_sum / len(references), f1=f1_sum / len(references))
+    for i in range(len(scores)):
+        others = [*scores[:i], *scores[i + 1 :]]
+        em_sum += max(s.em for s in others)
+        f1_sum += max(s.f1 for s in others)
+    return TurnScore(em=em_sum / len(scores), f1=f1_sum / len(scores))
 
 
 def human_score_turn(references: Sequence[str]) -> TurnScore:

@@ -33,18 +33,25 @@ class ScoredTurn:
 
 def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
     """One entry per model and question of the run, in story and turn order."""
+    # Columns, not ORM objects: this reads every answer of the run (the aggregation and
+    # every report), and building an object per row cost as much as the scoring.
     run = session.get_one(Run, run_id)
     config = RunConfig.model_validate(run.config)
     rows = session.execute(
-        select(Story, Question)
+        select(Story.id, Story.key, Story.source, Question.turn, Question.text, Question.references)
         .join(Question, Question.story_id == Story.id)
         .where(Story.run_id == run_id)
         .order_by(Story.position, Question.turn)
     ).all()
     answers = {
         (a.model_label, a.story_id, a.turn): a
-        for a in session.scalars(select(Answer).where(Answer.run_id == run_id))
-    }
+        for a in session.execute(
+            select(
+                Answer.model_label, Answer.story_id, Answer.turn, Answer.text, Answer.error,
+                Answer.prompt_tokens, Answer.completion_tokens, Answer.latency_ms,
+            ).where(Answer.run_id == run_id)
+        )
+    }  # fmt: skip
     # Only a failed item's error marks its unanswered turns failed: a pending item keeps the
     # reason of its last retry, but its turns are still to come.
     item_errors = {
@@ -57,21 +64,21 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
     }
     scored: list[ScoredTurn] = []
     for label, model in config.models.items():
-        for story, question in rows:
-            answer = answers.get((label, story.id, question.turn))
+        for story_id, story_key, source, turn, question, references in rows:
+            answer = answers.get((label, story_id, turn))
             text = answer.text if answer is not None else None
-            score = score_turn(question.references, text) if text is not None else None
-            error = answer.error if answer is not None else item_errors.get((label, story.id))
+            score = score_turn(references, text) if text is not None else None
+            error = answer.error if answer is not None else item_errors.get((label, story_id))
             scored.append(
                 ScoredTurn(
                     label=label,
                     model=model,
-                    story_key=story.key,
-                    story_id=story.id,
-                    source=story.source,
-                    turn=question.turn,
-                    question=question.text,
-                    references=tuple(question.references),
+                    story_key=story_key,
+                    story_id=story_id,
+                    source=source,
+                    turn=turn,
+                    question=question,
+                    references=tuple(references),
                     answer=text,
                     error=None if text is not None else error,
                     em=score.em if score else None,

@@ -78,6 +78,8 @@ class _Passage:
     sentences: tuple[str, ...]
     stems: tuple[frozenset[str], ...]
     idf: dict[str, float]
+    # Each sentence's words with their stems: every question of a story ranks them all.
+    words: tuple[tuple[tuple[str, str], ...], ...]
 
 
 def answer(
@@ -139,8 +141,8 @@ def _rank(passage: _Passage, question: str, history: Sequence[tuple[str, str]]) 
     for index, sentence_stems in enumerate(passage.stems):
         score = sum(passage.idf[s] for s in question_stems & sentence_stems)
         if typed:
-            sentence_words = words(passage.sentences[index])
-            fresh = [w for w in sentence_words if stem(w) not in question_stems]
+            sentence_words = [w for w, _ in passage.words[index]]
+            fresh = [w for w, w_stem in passage.words[index] if w_stem not in question_stems]
             # A sentence holding the kind of thing asked for (a name, a number) is likelier.
             if _typed_span(question_words, sentence_words, fresh):
                 score += mean_idf * _TYPE_BONUS
@@ -174,7 +176,8 @@ def _passage(story: str) -> _Passage:
             document_frequency[s] = document_frequency.get(s, 0) + 1
     count = len(split)
     idf = {s: math.log(1 + count / df) for s, df in document_frequency.items()}
-    return _Passage(split, stems, idf)
+    sentence_words = tuple(tuple((w, stem(w)) for w in words(s)) for s in split)
+    return _Passage(split, stems, idf, sentence_words)
 
 
 def _content_stems(text: str) -> set[str]:

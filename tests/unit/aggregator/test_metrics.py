@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import re
 import string
 from fractions import Fraction
@@ -168,6 +169,33 @@ def test_score_turn_with_a_single_reference_is_a_plain_comparison() -> None:
     assert result == TurnScore(em=exact_match(reference, "blue"), f1=f1_score(reference, "blue"))
     assert result.em == 0.0
     assert result.f1 == pytest.approx(2 / 3, abs=TOLERANCE)
+
+
+def official_turn_score(references: list[str], prediction: str) -> tuple[float, float]:
+    """The official script's `_compute_turn_score`, pair by pair, as it is written there."""
+    if len(references) == 1:
+        return exact_match(references[0], prediction), f1_score(references[0], prediction)
+    em_sum = f1_sum = 0.0
+    for i in range(len(references)):
+        others = references[:i] + references[i + 1 :]
+        em_sum += max(exact_match(ref, prediction) for ref in others)
+        f1_sum += max(f1_score(ref, prediction) for ref in others)
+    return em_sum / len(references), f1_sum / len(references)
+
+
+def test_score_turn_scoring_each_pair_once_gives_the_official_scores() -> None:
+    # Given predictions and references drawn from a small vocabulary, empty ones included
+    rng = random.Random(7)
+    vocabulary = ["blue", "Blue!", "the", "a", "sky", "dark", "navy,", "", "an", "sea."]
+    for _ in range(2000):
+        references = [
+            " ".join(rng.choices(vocabulary, k=rng.randint(0, 4))) for _ in range(rng.randint(1, 5))
+        ]
+        prediction = " ".join(rng.choices(vocabulary, k=rng.randint(0, 4)))
+        # When the turn is scored, then it scores what the official formula does
+        score = score_turn(references, prediction)
+        em, f1 = official_turn_score(references, prediction)
+        assert (score.em, score.f1) == pytest.approx((em, f1), abs=1e-12), (references, prediction)
 
 
 def test_score_turn_rejects_an_empty_reference_list() -> None:
