@@ -9,7 +9,7 @@ import pytest
 import together
 
 from workers.api import complete
-from workers.errors import EmptyAnswerError
+from workers.errors import Decision, EmptyAnswerError, classify
 
 MESSAGES = [
     {"role": "system", "content": "Answer from the story.\n\nOnce upon a time…"},
@@ -90,3 +90,35 @@ def test_a_blank_answer_is_an_error() -> None:
         complete(
             client_seeing(sent, "  \n", "http://127.0.0.1:9"), "org/model", MESSAGES, 0, 8, None
         )
+
+
+def client_answering(content: bytes) -> together.Together:
+    def handle(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=content, headers={"content-type": "application/json"})
+
+    return together.Together(
+        api_key="test-key",
+        base_url="http://127.0.0.1:9",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handle)),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>busy</html>", b"[]", b"{}", b'{"choices": []}', b'{"choices": [{"message": 3}]}'],
+)
+def test_a_200_that_is_not_a_chat_completion_is_a_transient_failure(body: bytes) -> None:
+    # Given a server answering 200 with a body that holds no answer
+    client = client_answering(body)
+    # When complete() asks, then it raises, and the failure is retried later
+    with pytest.raises((EmptyAnswerError, ValueError)) as raised:
+        complete(client, "org/model", MESSAGES, 0, 8, None)
+    assert classify(raised.value) is Decision.TRANSIENT
+
+
+def test_an_answer_without_usage_has_unknown_token_counts() -> None:
+    body = {"choices": [{"message": {"role": "assistant", "content": "yes"}}]}
+    completion = complete(client_answering(json.dumps(body).encode()), "m", MESSAGES, 0, 8, None)
+    assert (completion.text, completion.finish_reason) == ("yes", None)
+    assert (completion.prompt_tokens, completion.completion_tokens) == (None, None)
