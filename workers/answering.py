@@ -163,6 +163,7 @@ def start_delivery(
                 started_at=func.coalesce(Item.started_at, now),
             )
             .returning(Item.attempts, Item.last_error)
+            .execution_options(synchronize_session=False)  # no Item object is loaded here
         ).one_or_none()
         if claimed is None:
             return held_elsewhere(session, item_id, run_id, now)
@@ -261,6 +262,7 @@ def close_items(
             lease_until=None,
             **(call_counts(counts) if counts is not None else {}),
         )
+        .execution_options(synchronize_session=False)  # no Item object is loaded here
     )
 
 

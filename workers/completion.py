@@ -20,5 +20,6 @@ def claim_aggregation(sessions: sessionmaker[Session], run_id: int) -> bool:
             update(Run)
             .where(Run.id == run_id, Run.state == RunState.RUNNING.value, ~open_items.exists())
             .values(state=RunState.AGGREGATING.value, updated_at=utcnow())
+            .execution_options(synchronize_session=False)  # no Run object is loaded here
         )
         return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
