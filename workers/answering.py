@@ -112,7 +112,7 @@ def start_delivery(
     """Claim the item atomically (a conditional UPDATE, so SQLite and PostgreSQL agree) and
     count the delivery before any work, then read everything the work needs. `takeover`:
     this is the retry of a delivery that held the item, so its lease is this task's own.
-    Four statements, none through the ORM's objects: this runs once per item, on the thread
+    Three statements, none through the ORM's objects: this runs once per item, on the thread
     that also stores the item's answers, in a process whose API threads want the GIL."""
     now = utcnow()
     with session_scope(sessions) as session:
