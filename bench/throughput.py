@@ -15,9 +15,12 @@ polled until its state is `done`. Parts:
   counts the `evalfleet run` process' start (~1 s of imports). The same requests from a bare
   pool of 64 threads give the machine's references: with the workers' own `together` call
   and warm clients (`bare_together_pool_efficiency`) and with plain httpx
-  (`bare_httpx_pool_efficiency`).
+  (`bare_httpx_pool_efficiency`). --rounds (3) rounds of the three, one after another on
+  the same warm fleet: the figures are medians over the rounds (the machine is shared, and
+  one run's efficiency moved by +-0.05 from run to run), `efficiency_range` the lowest and
+  highest, `each_round` every round.
 - seed: the same work through the seed notebook's protocol (bench/seed_protocol.py);
-  speedup_vs_seed = its wall time / evalfleet's (the efficiency run's).
+  speedup_vs_seed = its wall time / evalfleet's (the median efficiency run's).
 - rate_limit: the simulator limits each model to 600/min, 3 workers, adaptive limiter from
   EVALFLEET_INITIAL_RPM's default, fresh limiter keys (a new simulator port): per model, the
   answers stored per minute over the run's middle 80% (run row .. last answer) / the limit,
@@ -44,6 +47,7 @@ import os
 import re
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -601,34 +605,72 @@ def warm_fleet(setup: Setup, tag: str, latency_ms: float) -> Iterator[tuple[Sim,
 # --- the parts ------------------------------------------------------------------------------
 
 
-def bench_efficiency(setup: Setup) -> dict[str, Any]:
+def bench_efficiency(setup: Setup, rounds: int) -> dict[str, Any]:
+    """`rounds` rounds on one warm fleet, each an evalfleet run then the two bare pools on
+    the same requests: the machine is shared, and a round's three figures see the same
+    load. The headline figures are medians over the rounds; `timing` is the median run's."""
     dataset = setup.dataset(setup.stories, setup.turns)
     requests = setup.stories * setup.turns * len(MODELS)
     concurrency = setup.workers * setup.concurrency
+    measured: list[dict[str, Any]] = []
     with warm_fleet(setup, "eff", setup.latency_ms) as (sim, fleet):
-        timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
-        stats = sim.stats()
+        ideal = requests * sim.latency_s / concurrency
+        for index in range(rounds):
+            sim.reset()
+            timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
+            stats = sim.stats()
+            bare_together_s = bare_pool_s(sim.base_url, dataset, concurrency, "together")
+            bare_httpx_s = bare_pool_s(sim.base_url, dataset, concurrency, "httpx")
+            measured.append(
+                {
+                    "efficiency": round(ideal / timing.created_to_done_s, 3),
+                    "efficiency_from_command_start": round(ideal / timing.command_to_done_s, 3),
+                    "efficiency_to_last_answer": round(ideal / timing.last_answer_s, 3),
+                    "bare_together_pool_efficiency": round(ideal / bare_together_s, 3),
+                    # What evalfleet's queue, database and limiter cost over the same SDK
+                    # calls, same round.
+                    "vs_bare_together_pool": round(bare_together_s / timing.created_to_done_s, 3),
+                    "bare_httpx_pool_efficiency": round(ideal / bare_httpx_s, 3),
+                    "simulator_requests": stats["requests_total"],
+                    "simulator_max_in_flight": stats["max_in_flight"],
+                    "timing": asdict(timing),
+                }
+            )
+            say(
+                f"efficiency round {index + 1}/{rounds}: {requests} requests, ideal {ideal:.2f}s,"
+                f" run {timing.created_to_done_s}s, bare together pool {bare_together_s:.2f}s,"
+                f" bare httpx pool {bare_httpx_s:.2f}s"
+            )
         rss = peak_rss_mb(fleet.worker_pids())
-        bare_together_s = bare_pool_s(sim.base_url, dataset, concurrency, "together")
-        bare_httpx_s = bare_pool_s(sim.base_url, dataset, concurrency, "httpx")
-    ideal = requests * sim.latency_s / concurrency
-    say(f"efficiency: {requests} requests, ideal {ideal:.2f}s, run {timing.created_to_done_s}s")
+    by_efficiency = sorted(measured, key=lambda r: float(r["efficiency"]))
+    median_run = by_efficiency[(len(measured) - 1) // 2]
+    figures = {
+        key: median([float(r[key]) for r in measured])
+        for key in (
+            "efficiency",
+            "efficiency_from_command_start",
+            "efficiency_to_last_answer",
+            "bare_together_pool_efficiency",
+            "vs_bare_together_pool",
+            "bare_httpx_pool_efficiency",
+        )
+    }
     return {
         "requests": requests,
         "concurrency": concurrency,
         "ideal_s": round(ideal, 3),
-        "efficiency": round(ideal / timing.created_to_done_s, 3),
-        "efficiency_from_command_start": round(ideal / timing.command_to_done_s, 3),
-        "efficiency_to_last_answer": round(ideal / timing.last_answer_s, 3),
-        "bare_together_pool_efficiency": round(ideal / bare_together_s, 3),
-        # What evalfleet's queue, database and limiter cost over the same SDK calls, same run.
-        "vs_bare_together_pool": round(bare_together_s / timing.created_to_done_s, 3),
-        "bare_httpx_pool_efficiency": round(ideal / bare_httpx_s, 3),
-        "simulator_requests": stats["requests_total"],
-        "simulator_max_in_flight": stats["max_in_flight"],
+        "rounds": len(measured),
+        **figures,
+        "efficiency_range": [by_efficiency[0]["efficiency"], by_efficiency[-1]["efficiency"]],
+        "simulator_max_in_flight": max(int(r["simulator_max_in_flight"]) for r in measured),
         "worker_rss_mb": rss,
-        "timing": asdict(timing),
+        "timing": median_run["timing"],
+        "each_round": measured,
     }
+
+
+def median(values: Sequence[float]) -> float:
+    return round(float(statistics.median(values)), 3)
 
 
 def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> float:
@@ -794,6 +836,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32, help="threads per worker")
     parser.add_argument("--latency-ms", type=float, default=200)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="efficiency: rounds of evalfleet and bare pools"
+    )
+    parser.add_argument(
         "--unlimit",
         choices=("flag", "env"),
         default="flag",
@@ -819,6 +864,8 @@ def postgres_losses(result: Any) -> int:
         return int(result.get("postgres_lost", 0)) + sum(
             postgres_losses(v) for v in result.values()
         )
+    if isinstance(result, list):
+        return sum(postgres_losses(v) for v in result)
     return 0
 
 
@@ -853,7 +900,7 @@ def main() -> None:
         args.unlimit,
     )
     measures: dict[str, Callable[[], dict[str, Any]]] = {
-        "efficiency": lambda: bench_efficiency(setup),
+        "efficiency": lambda: bench_efficiency(setup, args.rounds),
         "seed": lambda: bench_seed(setup, args.seed_pool),
         "rate_limit": lambda: bench_rate_limit(
             setup,
