@@ -55,10 +55,12 @@ def exact_match(reference: str, prediction: str) -> float:
 
 def f1_score(reference: str, prediction: str) -> float:
     """Token-multiset F1; if either side has no tokens, 1.0 only when both are empty."""
-    ref_tokens = _tokens(reference)
-    pred_tokens = _tokens(prediction)
+    return _token_f1(_tokens(reference), _tokens(prediction))
+
+
+def _token_f1(ref_tokens: Sequence[str], pred_tokens: Sequence[str]) -> float:
     if not ref_tokens or not pred_tokens:
-        return float(ref_tokens == pred_tokens)
+        return float(not ref_tokens and not pred_tokens)  # equal only if both are empty
     num_same = sum((Counter(ref_tokens) & Counter(pred_tokens)).values())
     if num_same == 0:
         return 0.0
@@ -72,18 +74,10 @@ def _reference_scores(references: Sequence[str], prediction: str) -> list[TurnSc
     once (what exact_match and f1_score compute, pair by pair)."""
     predicted = normalize_answer(prediction)
     pred_tokens = predicted.split()
-    pred_counts = Counter(pred_tokens)
     scores = []
     for reference in references:
         expected = normalize_answer(reference)
-        ref_tokens = expected.split()
-        if not ref_tokens or not pred_tokens:
-            f1 = float(ref_tokens == pred_tokens)
-        else:
-            num_same = sum((Counter(ref_tokens) & pred_counts).values())
-            precision = num_same / len(pred_tokens)
-            recall = num_same / len(ref_tokens)
-            f1 = 2 * precision * recall / (precision + recall) if num_same else 0.0
+        f1 = _token_f1(expected.split(), pred_tokens)
         scores.append(TurnScore(em=float(expected == predicted), f1=f1))
     return scores
 

@@ -233,14 +233,8 @@ def held_elsewhere(session: Session, item_id: int, run_id: int, now: datetime) -
     return Delivery(run_id, retry_in_s=max(1.0, (lease_end - now).total_seconds() + 1))
 
 
-def close_item(
-    session: Session,
-    item_id: int,
-    state: ItemState,
-    error: str | None,
-    counts: CallCounts | None = None,
-) -> None:
-    close_items(session, Item.id == item_id, state, error, counts)
+def close_item(session: Session, item_id: int, state: ItemState, error: str | None) -> None:
+    close_items(session, Item.id == item_id, state, error)
 
 
 def close_items(
@@ -280,7 +274,8 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
     Independent turns (every mode but `model`) go out concurrently on the process's pool."""
     counts = CallCounts()
     todo = [turn for turn, _, _ in work.questions if turn not in work.stored]
-    finished = False
+    # The calls are counted whatever came of them: with the item's close when it is done,
+    # on their own otherwise.
     try:
         with LeaseKeeper(resources.sessions, work.item_id, work.lease_s):
             if work.config.history is HistoryMode.MODEL:
@@ -288,21 +283,24 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
             else:
                 outcomes = answer_concurrently(work, resources, attempt, todo, counts)
         failures = [o.failure for o in outcomes if o.failure is not None]
-        for failure in failures:
-            reason = redact(describe(failure.cause), resources)
-            if failure.decision is Decision.STOP_RUN:
-                stop_run(resources.sessions, work.run_id, f"the API refused the key: {reason}")
-                return
-            if failure.decision is Decision.FAIL_MODEL:
-                fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
-                return
-        for failure in failures:  # 429 or transient after every attempt: retried later
-            raise RetryLater(failure.decision, redact(describe(failure.cause), resources))
-        finish_item(resources.sessions, work.item_id, ItemState.DONE, None, counts)
-        finished = True
-    finally:
-        if not finished:  # the calls are counted whatever came of them
-            record_calls(resources.sessions, work.item_id, counts)
+        if not failures:
+            finish_item(resources.sessions, work.item_id, ItemState.DONE, None, counts)
+            return
+    except BaseException:
+        record_calls(resources.sessions, work.item_id, counts)
+        raise
+    record_calls(resources.sessions, work.item_id, counts)
+    for failure in failures:
+        reason = redact(describe(failure.cause), resources)
+        if failure.decision is Decision.STOP_RUN:
+            stop_run(resources.sessions, work.run_id, f"the API refused the key: {reason}")
+            return
+        if failure.decision is Decision.FAIL_MODEL:
+            fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
+            return
+    # 429 or transient after every attempt: the task retries later
+    first = failures[0]
+    raise RetryLater(first.decision, redact(describe(first.cause), resources))
 
 
 def answer_concurrently(
@@ -489,7 +487,7 @@ def finish_item(
     counts: CallCounts | None = None,
 ) -> None:
     with session_scope(sessions) as session:
-        close_item(session, item_id, state, error, counts)
+        close_items(session, Item.id == item_id, state, error, counts)
 
 
 def record_retry(sessions: sessionmaker[Session], item_id: int, reason: str) -> None:
