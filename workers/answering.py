@@ -325,7 +325,8 @@ def answer_concurrently(
     error: BaseException | None = None
     while True:
         try:
-            store_outcomes(resources, work, ready, attempt)
+            # The last answers are written at once: the item's end, and the run's, wait on them.
+            store_outcomes(resources, work, ready, attempt, urgent=not pending)
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others end
             counts.cancel()
             error = error or exc
@@ -359,7 +360,7 @@ def answer_in_order(
             outcome = TurnOutcome(turn, hit, cached=True)
         else:
             outcome = ask_turn(work, resources, turn, request, key, counts)
-        store_outcomes(resources, work, [outcome], attempt)
+        store_outcomes(resources, work, [outcome], attempt, urgent=True)  # the next turn waits
         outcomes.append(outcome)
         if outcome.completion is not None:
             own[turn] = outcome.completion.text
@@ -428,11 +429,11 @@ def call_counts(counts: CallCounts) -> dict[str, Any]:
 
 
 def store_outcomes(
-    resources: Resources, work: Work, outcomes: list[TurnOutcome], attempt: int
+    resources: Resources, work: Work, outcomes: list[TurnOutcome], attempt: int, urgent: bool
 ) -> None:
     """The answers, the final errors of turns that failed for good (a 400), and the fresh
-    responses in the cache, committed together (with other items' rows: group_commit).
-    Retryable failures store nothing."""
+    responses in the cache, committed together (with other items' rows: group_commit; at
+    once when `urgent`, without waiting for company). Retryable failures store nothing."""
     answers, responses = [], []
     for outcome in outcomes:
         completion, failure = outcome.completion, outcome.failure
@@ -449,8 +450,6 @@ def store_outcomes(
         if completion is not None and outcome.cache_key is not None:
             responses.append(cache.cache_row(outcome.cache_key, work.model, completion))
     if answers:
-        # `model` history: the next turn waits for this one, so it is written at once.
-        urgent = work.config.history is HistoryMode.MODEL
         resources.writer.write(answers, responses, urgent)
 
 

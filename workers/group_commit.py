@@ -5,8 +5,9 @@ Each caller still blocks until its own rows are committed (an answer is durable 
 item moves on), but one transaction carries the answers of many items: one per answer cost a
 database transaction per API request (bench/throughput.py). A write that does not hold up its
 caller's next request (the concurrent history modes) waits up to WINDOW_S for company, like
-PostgreSQL's commit_delay; an `urgent` one (`model` history: the next turn waits for it) is
-committed at once, and ends the wait of any batch it joins.
+PostgreSQL's commit_delay; an `urgent` one (`model` history, where the next turn waits for
+it, and an item's last answers, which its end waits for) is committed at once, and ends the
+wait of any batch it joins.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -77,6 +78,12 @@ BUSY_WINDOW_S = 5.0  # callers waited within this window: the limiter is the bot
 MAX_BLOCK_S = 120.0  # a bogus retry-after must not freeze the cluster for hours
 # A reservation that slept longer than this re-checks for a block set meanwhile.
 RECHECK_AFTER_S = 0.005
+# At a high request rate one round trip reserves this process the slots of the next
+# BATCH_SPAN_S, at most MAX_BATCH: a Redis call per request cost 8% of a worker's CPU at
+# 64 requests in flight (bench/throughput.py). A slot left unused for a span is dropped,
+# never sent in a burst; a cut or a block reaches a process's requests within a span.
+BATCH_SPAN_S = 0.05
+MAX_BATCH = 16
 
 # Float fields are written with %.6f: Lua's tostring keeps 14 digits, i.e. only 0.1 ms
 # of an epoch time, and a number returned from Lua is truncated to an integer.
@@ -103,7 +110,8 @@ end
 """
 
 # ARGV: tokens, adaptive (1/0), fixed rpm (0 = none), initial rpm, cap rpm, tpm (0 = none),
-# horizon s, ttl s. Returns {granted (1/0), seconds to wait, slot (server epoch s)}.
+# horizon s, ttl s, most slots to reserve, span s they may cover. Returns {granted (1/0),
+# seconds to wait, slot (server epoch s), slots reserved, seconds between them, now}.
 _RESERVE = (
     _LUA_PRELUDE
     + """
@@ -127,11 +135,21 @@ if slot - now > horizon then
   -- cut or block can no longer move.
   redis.call('HSET', key, 'last_queued', fmt(now))
   redis.call('EXPIRE', key, ARGV[8])
-  return {0, fmt(slot - now - horizon), fmt(slot)}
+  return {0, fmt(slot - now - horizon), fmt(slot), 0, fmt(0), fmt(now)}
+end
+-- At a high request rate (and no token limit, whose cost differs per request) one call
+-- reserves the next slots of up to `span` seconds for the caller's process.
+local count = 1
+local spacing = 0
+if rate > 0 then
+  spacing = 60 / rate
+  if not use_tokens then
+    count = math.max(1, math.min(tonumber(ARGV[9]), math.floor(tonumber(ARGV[10]) / spacing)))
+  end
 end
 local fields = {'rate', fmt(rate)}
 if rate > 0 then
-  table.insert(fields, 'tat'); table.insert(fields, fmt(slot + 60 / rate))
+  table.insert(fields, 'tat'); table.insert(fields, fmt(slot + count * spacing))
 end
 if use_tokens then
   table.insert(fields, 'ttat'); table.insert(fields, fmt(slot + tokens * 60 / tpm))
@@ -141,7 +159,7 @@ if slot > now then
 end
 redis.call('HSET', key, unpack(fields))
 redis.call('EXPIRE', key, ARGV[8])
-return {1, fmt(slot - now), fmt(slot)}
+return {1, fmt(slot - now), fmt(slot), count, fmt(spacing), fmt(now)}
 """
 )
 
@@ -263,6 +281,7 @@ class Reservation:
     granted: bool  # True: a slot is yours, send at `slot`; False: ask again later
     wait_s: float  # until the slot (granted) or until asking again is worthwhile
     slot: float
+    reserved_at: float  # when Redis handed it out
 
 
 class RateLimiter:
@@ -310,12 +329,20 @@ class RateLimiter:
         # The slot of this thread's last request: a 429 to a request sent before the
         # last cut is an echo of the overload that caused that cut, not a new signal.
         self._local = threading.local()
+        # Slots reserved ahead for this process's callers, each with its local send time.
+        self._ahead: deque[tuple[float, Reservation]] = deque()
+        self._ahead_lock = threading.Lock()
 
     def reserve(self, tokens: int = 0) -> Reservation:
         """Try to reserve the next slot, without sleeping (acquire = reserve + sleep)."""
+        return self.reserve_slots(tokens, 1)[0]
+
+    def reserve_slots(self, tokens: int, most: int) -> list[Reservation]:
+        """Reserve up to `most` consecutive slots in one call, as many as fit in
+        BATCH_SPAN_S at the current rate (one when a token limit applies); or one refusal."""
         if tokens < 0:
             raise ValueError(f"tokens must be >= 0, got {tokens}")
-        granted, wait_s, slot = self._reserve(
+        granted, wait_s, slot, count, spacing, now = self._reserve(
             keys=[self._name],
             args=[
                 tokens,
@@ -326,22 +353,31 @@ class RateLimiter:
                 self.tpm or 0,
                 self.horizon_s,
                 KEY_TTL_S,
+                most,
+                BATCH_SPAN_S,
             ],
         )
-        return Reservation(granted=int(granted) == 1, wait_s=float(wait_s), slot=float(slot))
+        first = Reservation(int(granted) == 1, float(wait_s), float(slot), float(now))
+        gap = float(spacing)
+        return [
+            replace(first, wait_s=first.wait_s + i * gap, slot=first.slot + i * gap)
+            for i in range(max(1, int(count)))
+        ]
 
     def acquire(self, tokens: int = 0, timeout: float = 300.0) -> float:
         """Block until this request may be sent; returns the seconds waited."""
         started = time.monotonic()
         deadline = started + timeout
         while True:
-            reservation = self.reserve(tokens)
+            reservation = self._take_ahead() or self._reserve_ahead(tokens)
             if reservation.granted:
                 time.sleep(reservation.wait_s)
                 # A 429 may have blocked everyone or cut the rate while we slept: our slot
                 # then falls inside the block or was spaced for the old rate, and sending
                 # would only draw another 429.
                 if reservation.wait_s > RECHECK_AFTER_S and self._stale(reservation):
+                    with self._ahead_lock:
+                        self._ahead.clear()  # reserved before the same cut or block
                     continue
                 self._local.slot = reservation.slot
                 return time.monotonic() - started
@@ -351,6 +387,25 @@ class RateLimiter:
             if time.monotonic() + pause > deadline:
                 raise RateLimitTimeout(f"no slot for {self._name} within {timeout:g}s")
             time.sleep(pause)
+
+    def _reserve_ahead(self, tokens: int) -> Reservation:
+        """The first of the slots one call reserves; this process's later callers take the rest."""
+        first, *rest = self.reserve_slots(tokens, MAX_BATCH)
+        if rest:
+            received = time.monotonic()
+            with self._ahead_lock:
+                self._ahead.extend((received + r.wait_s, r) for r in rest)
+        return first
+
+    def _take_ahead(self) -> Reservation | None:
+        """The next slot reserved ahead, its wait counted from now; None when there is none."""
+        with self._ahead_lock:
+            now = time.monotonic()
+            while self._ahead:
+                send_at, reservation = self._ahead.popleft()
+                if send_at >= now - BATCH_SPAN_S:
+                    return replace(reservation, wait_s=max(0.0, send_at - now))
+        return None
 
     def on_success(self, limit_rpm: float | None = None) -> None:
         """Report a successful request: in adaptive mode, the rate grows (additive increase),
@@ -392,6 +447,8 @@ class RateLimiter:
         """
         block = _block_seconds(retry_after_s, reset_s)
         sent_at: float = getattr(self._local, "slot", -1.0)
+        with self._ahead_lock:
+            self._ahead.clear()  # spaced for the rate before this 429, maybe inside its block
         cut, rate, _blocked_until = self._limited(
             keys=[self._name],
             args=[
@@ -455,8 +512,7 @@ class RateLimiter:
         pipe.hmget(self._name, "blocked_until", "last_cut")
         (seconds, micros), (blocked, last_cut) = pipe.execute()
         now = float(seconds) + float(micros) / 1e6
-        reserved_at = reservation.slot - reservation.wait_s
-        return float(blocked or 0) > now or float(last_cut or 0) >= reserved_at
+        return float(blocked or 0) > now or float(last_cut or 0) >= reservation.reserved_at
 
 
 def _below_stated(limit_rpm: float | None) -> float:

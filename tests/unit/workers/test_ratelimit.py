@@ -539,3 +539,107 @@ def test_a_success_that_states_the_limit_brings_the_rate_under_it_before_any_429
     # Then the rate is just under 600 rpm at once, with no 429 and no cut
     assert limiter.current_rpm() == pytest.approx(600 * ratelimit.ADVERTISED_MARGIN)
     assert limiter.snapshot()["cuts"] == 0
+
+
+def count_reservation_calls(limiter: RateLimiter) -> list[int]:
+    """Counts the limiter's reserve round trips to Redis (one element per call)."""
+    calls: list[int] = []
+    script = limiter._reserve
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return script(*args, **kwargs)
+
+    limiter._reserve = counted  # type: ignore[assignment]
+    return calls
+
+
+def test_at_a_high_rate_one_round_trip_reserves_a_spans_worth_of_slots(
+    client: redis.Redis, make_key: MakeKey
+) -> None:
+    # Given a fixed limit of 60,000 rpm (a slot every millisecond)
+    limiter = RateLimiter(client, make_key(), rpm=60_000, adaptive=False)
+    calls = count_reservation_calls(limiter)
+
+    # When one caller acquires 64 times
+    for _ in range(64):
+        limiter.acquire()
+
+    # Then it asked Redis once per batch of slots, not once per request
+    per_call = min(ratelimit.MAX_BATCH, int(ratelimit.BATCH_SPAN_S / 0.001))
+    assert per_call > 1
+    assert len(calls) <= 64 // per_call + 1
+
+
+def test_slots_reserved_in_batches_by_two_workers_never_overlap(
+    client: redis.Redis, make_key: MakeKey
+) -> None:
+    # Given two workers on the same key at 60,000 rpm
+    key = make_key()
+    first = RateLimiter(client, key, rpm=60_000, adaptive=False)
+    second = RateLimiter(client, key, rpm=60_000, adaptive=False)
+
+    # When they reserve batches in turns
+    slots = [
+        r.slot
+        for i in range(6)
+        for r in (first if i % 2 else second).reserve_slots(0, ratelimit.MAX_BATCH)
+    ]
+
+    # Then every slot is its own, one millisecond after the previous one
+    assert len(slots) > 6
+    assert gaps(slots) == pytest.approx([0.001] * (len(slots) - 1), abs=1e-5)
+
+
+def test_at_a_modest_rate_every_request_reserves_its_own_slot(
+    client: redis.Redis, make_key: MakeKey
+) -> None:
+    # Given a fixed limit of 600 rpm: one slot every 0.1 s, longer than a batch's span
+    limiter = RateLimiter(client, make_key(), rpm=600, adaptive=False, horizon_s=5.0)
+
+    # When a batch is asked for
+    slots = limiter.reserve_slots(0, ratelimit.MAX_BATCH)
+
+    # Then only one slot is reserved: no process holds slots another could use now
+    assert len(slots) == 1
+
+
+def test_a_token_limit_reserves_one_slot_per_call(client: redis.Redis, make_key: MakeKey) -> None:
+    # Given a high request rate but a tokens-per-minute limit (each request costs its own)
+    limiter = RateLimiter(client, make_key(), rpm=60_000, tpm=6_000_000, adaptive=False)
+
+    # When a batch is asked for, then one slot comes back
+    assert len(limiter.reserve_slots(100, ratelimit.MAX_BATCH)) == 1
+
+
+def test_a_429_drops_the_slots_reserved_ahead(client: redis.Redis, make_key: MakeKey) -> None:
+    # Given a worker holding slots reserved ahead at 60,000 rpm
+    limiter = RateLimiter(client, make_key(), rpm=60_000, adaptive=False)
+    calls = count_reservation_calls(limiter)
+    limiter.acquire()
+    assert len(calls) == 1
+
+    # When a 429 with retry-after 0.3 s comes back
+    limiter.on_rate_limited(retry_after_s=0.3)
+    started = time.monotonic()
+    limiter.acquire()
+
+    # Then the next request asked Redis again and waited out the block
+    assert len(calls) == 2
+    assert time.monotonic() - started >= 0.25
+
+
+def test_a_slot_reserved_ahead_and_left_unused_is_not_sent_late(
+    client: redis.Redis, make_key: MakeKey
+) -> None:
+    # Given a worker holding slots reserved ahead at 60,000 rpm
+    limiter = RateLimiter(client, make_key(), rpm=60_000, adaptive=False)
+    calls = count_reservation_calls(limiter)
+    limiter.acquire()
+
+    # When its next request comes long after those slots
+    time.sleep(3 * ratelimit.BATCH_SPAN_S)
+    limiter.acquire()
+
+    # Then it reserved a fresh slot instead of sending on a stale one
+    assert len(calls) == 2
