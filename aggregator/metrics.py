@@ -82,9 +82,14 @@ def _reference_scores(references: Sequence[str], prediction: str) -> list[TurnSc
     return scores
 
 
-def _max_score(references: Sequence[str], prediction: str) -> TurnScore:
-    scores = _reference_scores(references, prediction)
+def _best(scores: Sequence[TurnScore]) -> TurnScore:
     return TurnScore(em=max(s.em for s in scores), f1=max(s.f1 for s in scores))
+
+
+def _mean(scores: Sequence[TurnScore]) -> TurnScore:
+    return TurnScore(
+        em=sum(s.em for s in scores) / len(scores), f1=sum(s.f1 for s in scores) / len(scores)
+    )
 
 
 def score_turn(references: Sequence[str], prediction: str) -> TurnScore:
@@ -99,13 +104,7 @@ def score_turn(references: Sequence[str], prediction: str) -> TurnScore:
     scores = _reference_scores(references, prediction)
     if len(scores) == 1:
         return scores[0]
-    em_sum = 0.0
-    f1_sum = 0.0
-    for i in range(len(scores)):
-        others = [*scores[:i], *scores[i + 1 :]]
-        em_sum += max(s.em for s in others)
-        f1_sum += max(s.f1 for s in others)
-    return TurnScore(em=em_sum / len(scores), f1=f1_sum / len(scores))
+    return _mean([_best([*scores[:i], *scores[i + 1 :]]) for i in range(len(scores))])
 
 
 def human_score_turn(references: Sequence[str]) -> TurnScore:
@@ -118,13 +117,12 @@ def human_score_turn(references: Sequence[str]) -> TurnScore:
         raise ValueError(
             f"human_score_turn needs at least two reference answers, got {len(references)}"
         )
-    em_sum = 0.0
-    f1_sum = 0.0
-    for i, prediction in enumerate(references):
-        best = _max_score([*references[:i], *references[i + 1 :]], prediction)
-        em_sum += best.em
-        f1_sum += best.f1
-    return TurnScore(em=em_sum / len(references), f1=f1_sum / len(references))
+    return _mean(
+        [
+            _best(_reference_scores([*references[:i], *references[i + 1 :]], prediction))
+            for i, prediction in enumerate(references)
+        ]
+    )
 
 
 def as_percent(value: float) -> float:

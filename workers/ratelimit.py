@@ -376,8 +376,7 @@ class RateLimiter:
                 # then falls inside the block or was spaced for the old rate, and sending
                 # would only draw another 429.
                 if reservation.wait_s > RECHECK_AFTER_S and self._stale(reservation):
-                    with self._ahead_lock:
-                        self._ahead.clear()  # reserved before the same cut or block
+                    self._drop_ahead()  # reserved before the same cut or block
                     continue
                 self._local.slot = reservation.slot
                 return time.monotonic() - started
@@ -406,6 +405,10 @@ class RateLimiter:
                 if send_at >= now - BATCH_SPAN_S:
                     return replace(reservation, wait_s=max(0.0, send_at - now))
         return None
+
+    def _drop_ahead(self) -> None:
+        with self._ahead_lock:
+            self._ahead.clear()
 
     def on_success(self, limit_rpm: float | None = None) -> None:
         """Report a successful request: in adaptive mode, the rate grows (additive increase),
@@ -447,8 +450,7 @@ class RateLimiter:
         """
         block = _block_seconds(retry_after_s, reset_s)
         sent_at: float = getattr(self._local, "slot", -1.0)
-        with self._ahead_lock:
-            self._ahead.clear()  # spaced for the rate before this 429, maybe inside its block
+        self._drop_ahead()  # spaced for the rate before this 429, maybe inside its block
         cut, rate, _blocked_until = self._limited(
             keys=[self._name],
             args=[
