@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Top-level folders installed as subpackages of `evalfleet` (pyproject.toml's package-dir).
+SUBPACKAGES := schema producer workers aggregator simulator
 
 .PHONY: install demo test unit integration lint format clean
 
@@ -29,7 +31,12 @@ integration: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy evalfleet schema producer workers aggregator simulator
+	@# mypy reads packages from folders: a tree of links lays the folders out as they install
+	@# (`schema/` as `evalfleet/schema`, pyproject.toml's package-dir).
+	@rm -rf build/typecheck && mkdir -p build/typecheck/evalfleet
+	@for e in evalfleet/*; do ln -s ../../../$$e build/typecheck/evalfleet/; done
+	@for p in $(SUBPACKAGES); do ln -s ../../../$$p build/typecheck/evalfleet/$$p; done
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p evalfleet
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator.metrics import as_percent
-from aggregator.scored import ScoredTurn, load_scored_turns
-from schema.db import session_scope, upsert
-from schema.models import Result, Run, RunState, utcnow
+from evalfleet.aggregator.metrics import as_percent
+from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
+from evalfleet.schema.db import session_scope, upsert
+from evalfleet.schema.models import Result, Run, RunState, utcnow
 
 logger = logging.getLogger(__name__)
 OVERALL = "overall"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from aggregator.student_t import t_quantile, t_two_sided_p
+from evalfleet.aggregator.student_t import t_quantile, t_two_sided_p
 
 __all__ = [
     "ClusteredMean",

@@ -7,15 +7,15 @@ import dataclasses
 
 from sqlalchemy.orm import Session
 
-from aggregator.aggregate import compute_scores
-from aggregator.paired import compare_models
-from aggregator.report_data import ReportData, build_report, load_story_texts
-from aggregator.scored import ScoredTurn, load_scored_turns
-from aggregator.summary import comparisons_json, failures_json, get_run, model_entry
-from schema.accounting import Usage
-from schema.errors import EvalfleetError
-from schema.models import Run
-from schema.payloads import RunConfig
+from evalfleet.aggregator.aggregate import compute_scores
+from evalfleet.aggregator.paired import compare_models
+from evalfleet.aggregator.report_data import ReportData, build_report, load_story_texts
+from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
+from evalfleet.aggregator.summary import comparisons_json, failures_json, get_run, model_entry
+from evalfleet.schema.accounting import Usage
+from evalfleet.schema.errors import EvalfleetError
+from evalfleet.schema.models import Run
+from evalfleet.schema.payloads import RunConfig
 
 __all__ = ["IncomparableRunsError", "compare_runs", "side_label"]
 

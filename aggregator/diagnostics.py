@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aggregator.mcnemar import EM_RIGHT
-from aggregator.metrics import normalize_answer
-from aggregator.scored import ScoredTurn
+from evalfleet.aggregator.mcnemar import EM_RIGHT
+from evalfleet.aggregator.metrics import normalize_answer
+from evalfleet.aggregator.scored import ScoredTurn
 
 __all__ = [
     "CHANGES_SHOWN",

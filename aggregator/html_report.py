@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
-from aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
-from aggregator.mcnemar import EM_RIGHT
-from aggregator.paired import (
+from evalfleet.aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
+from evalfleet.aggregator.mcnemar import EM_RIGHT
+from evalfleet.aggregator.paired import (
     ALPHA,
     FEW_STORIES,
     FEW_STORIES_NOTE,
@@ -18,10 +18,10 @@ from aggregator.paired import (
     MetricComparison,
     PairedComparison,
 )
-from aggregator.plots import Plot, figure_svg, report_plots
-from aggregator.render import headline, verdict_lines
-from aggregator.report_data import ReportData
-from aggregator.verdict import Verdict, format_ci, format_p, verdict
+from evalfleet.aggregator.plots import Plot, figure_svg, report_plots
+from evalfleet.aggregator.render import headline, verdict_lines
+from evalfleet.aggregator.report_data import ReportData
+from evalfleet.aggregator.verdict import Verdict, format_ci, format_p, verdict
 
 __all__ = ["render_html"]
 

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from html import escape
 
-from aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
-from aggregator.mcnemar import EM_RIGHT
-from aggregator.plots import figure_png, report_plots
-from aggregator.render import render_markdown
-from aggregator.report_data import ReportData
+from evalfleet.aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
+from evalfleet.aggregator.mcnemar import EM_RIGHT
+from evalfleet.aggregator.plots import figure_png, report_plots
+from evalfleet.aggregator.render import render_markdown
+from evalfleet.aggregator.report_data import ReportData
 
 __all__ = ["MarkdownReport", "markdown_report", "md_text"]
 

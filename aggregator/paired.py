@@ -14,17 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from aggregator.aggregate import OVERALL
-from aggregator.bootstrap import (
+from evalfleet.aggregator.aggregate import OVERALL
+from evalfleet.aggregator.bootstrap import (
     ClusteredMean,
     FloatArray,
     IntArray,
     clustered_mean,
     resample_counts,
 )
-from aggregator.mcnemar import EM_RIGHT, McNemarResult, mcnemar_from_em
-from aggregator.scored import ScoredTurn
-from aggregator.student_t import t_quantile
+from evalfleet.aggregator.mcnemar import EM_RIGHT, McNemarResult, mcnemar_from_em
+from evalfleet.aggregator.scored import ScoredTurn
+from evalfleet.aggregator.student_t import t_quantile
 
 __all__ = [
     "ALPHA",

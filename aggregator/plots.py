@@ -14,9 +14,9 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from aggregator.diagnostics import Bin, Diagnostics
-from aggregator.paired import GroupComparison, MetricComparison, PairedComparison
-from aggregator.report_data import ReportData
+from evalfleet.aggregator.diagnostics import Bin, Diagnostics
+from evalfleet.aggregator.paired import GroupComparison, MetricComparison, PairedComparison
+from evalfleet.aggregator.report_data import ReportData
 
 __all__ = ["Plot", "figure_png", "figure_svg", "report_plots"]
 

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from aggregator.paired import FEW_STORIES, FEW_STORIES_NOTE
+from evalfleet.aggregator.paired import FEW_STORIES, FEW_STORIES_NOTE
 
 
 def _fmt(value: float | None) -> str:

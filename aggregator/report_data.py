@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aggregator.diagnostics import Diagnostics, compute_diagnostics, diagnostics_to_json
-from aggregator.paired import PairedComparison, compare_all
-from aggregator.scored import ScoredTurn, load_scored_turns
-from aggregator.summary import get_run, summarize_run
-from schema.models import Story
+from evalfleet.aggregator.diagnostics import Diagnostics, compute_diagnostics, diagnostics_to_json
+from evalfleet.aggregator.paired import PairedComparison, compare_all
+from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
+from evalfleet.aggregator.summary import get_run, summarize_run
+from evalfleet.schema.models import Story
 
 __all__ = ["ReportData", "build_report", "load_story_texts", "report_json", "run_report"]
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aggregator.metrics import score_turn
-from schema.models import Answer, Item, ItemState, Question, Run, Story
-from schema.payloads import RunConfig
+from evalfleet.aggregator.metrics import score_turn
+from evalfleet.schema.models import Answer, Item, ItemState, Question, Run, Story
+from evalfleet.schema.payloads import RunConfig
 
 
 @dataclass(frozen=True)

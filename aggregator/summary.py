@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aggregator.aggregate import OVERALL, DomainScore, compute_scores
-from aggregator.paired import PairedComparison, compare_all, comparison_to_json
-from aggregator.scored import ScoredTurn, load_scored_turns
-from aggregator.verdict import verdict
-from schema.accounting import Usage, usage_by_label
-from schema.errors import RunNotFoundError
-from schema.models import Item, Result, Run, RunState, as_utc, utcnow
-from schema.payloads import RunConfig
+from evalfleet.aggregator.aggregate import OVERALL, DomainScore, compute_scores
+from evalfleet.aggregator.paired import PairedComparison, compare_all, comparison_to_json
+from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
+from evalfleet.aggregator.verdict import verdict
+from evalfleet.schema.accounting import Usage, usage_by_label
+from evalfleet.schema.errors import RunNotFoundError
+from evalfleet.schema.models import Item, Result, Run, RunState, as_utc, utcnow
+from evalfleet.schema.payloads import RunConfig
 
 FAILURES_SHOWN = 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from aggregator.paired import ALPHA, POWER, MetricComparison, PairedComparison
+from evalfleet.aggregator.paired import ALPHA, POWER, MetricComparison, PairedComparison
 
 __all__ = ["Verdict", "format_ci", "format_p", "verdict"]
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,26 +28,24 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from aggregator.bootstrap import bootstrap_means, resample_counts  # noqa: E402
-from aggregator.metrics import score_turn  # noqa: E402
-from aggregator.paired import ALPHA, DEFAULT_RESAMPLES, PairedQuestion, compare_group  # noqa: E402
-from producer.loaders.registry import load_dataset_spec  # noqa: E402
-from schema.payloads import HistoryMode  # noqa: E402
-from simulator.config import DEFAULT_MODELS  # noqa: E402
-from simulator.conversation import (  # noqa: E402
+from evalfleet.aggregator.bootstrap import bootstrap_means, resample_counts
+from evalfleet.aggregator.metrics import score_turn
+from evalfleet.aggregator.paired import ALPHA, DEFAULT_RESAMPLES, PairedQuestion, compare_group
+from evalfleet.producer.loaders.registry import load_dataset_spec
+from evalfleet.schema.payloads import HistoryMode
+from evalfleet.simulator.config import DEFAULT_MODELS, SIM_BASE, SIM_FINETUNED
+from evalfleet.simulator.conversation import (
     Conversation,
     greedy_rng,
     parse_messages,
     sampling_rng,
 )
-from simulator.reader import answer  # noqa: E402
-from workers.prompts import build_messages  # noqa: E402
+from evalfleet.simulator.reader import answer
+from evalfleet.workers.prompts import build_messages
 
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
-BASE, FINETUNED = "evalfleet/sim-base", "evalfleet/sim-finetuned"
+BASE, FINETUNED = SIM_BASE, SIM_FINETUNED
 INJECTED_SHARES = (0.01, 0.02, 0.03, 0.05)
 
 FloatArray = npt.NDArray[np.float64]

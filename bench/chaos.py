@@ -36,15 +36,13 @@ from celery import Celery
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from evalfleet.producer.loaders.registry import load_dataset_spec
+from evalfleet.simulator.config import DEMO_MODELS, SimConfig
+from evalfleet.simulator.server import SimServer
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from producer.loaders.registry import load_dataset_spec  # noqa: E402
-from simulator.config import SimConfig  # noqa: E402
-from simulator.server import SimServer  # noqa: E402
-
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
-MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+MODELS = DEMO_MODELS
 OURS = ("EVALFLEET_", "TOGETHER_")  # settings the workers get from this script only
 SIM_TIMEOUT_S = 3.0  # the simulator's "timeout" fault holds a request this long
 RECOVERY = {

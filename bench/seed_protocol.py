@@ -14,9 +14,9 @@ from multiprocessing.pool import ThreadPool
 
 import together
 
-from producer.dataset import Story
-from schema.payloads import HistoryMode
-from workers.prompts import build_messages
+from evalfleet.producer.dataset import Story
+from evalfleet.schema.payloads import HistoryMode
+from evalfleet.workers.prompts import build_messages
 
 POOL_SIZE = 8
 MAX_TOKENS = 128

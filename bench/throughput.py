@@ -63,20 +63,19 @@ from typing import Any
 
 import httpx
 import psycopg
+from seed_protocol import run_seed_protocol
+
+from evalfleet.producer.loaders.registry import load_dataset_spec
+from evalfleet.schema.payloads import HistoryMode
+from evalfleet.schema.settings import Settings
+from evalfleet.simulator.config import DEMO_MODELS
+from evalfleet.workers.api import complete, make_client
+from evalfleet.workers.prompts import build_messages
+from evalfleet.workers.resources import CONNECTIONS_PER_THREAD
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.seed_protocol import run_seed_protocol  # noqa: E402
-from producer.loaders.registry import load_dataset_spec  # noqa: E402
-from schema.payloads import HistoryMode  # noqa: E402
-from schema.settings import Settings  # noqa: E402
-from workers.api import complete, make_client  # noqa: E402
-from workers.prompts import build_messages  # noqa: E402
-from workers.resources import CONNECTIONS_PER_THREAD  # noqa: E402
-
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
-MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+MODELS = DEMO_MODELS
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 UNLIMITED_RPM = 1_000_000

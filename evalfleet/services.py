@@ -8,12 +8,12 @@ from celery import Celery
 from sqlalchemy import inspect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from producer.enqueue import check_broker
-from schema.db import check_connection, make_engine, make_sessionmaker
-from schema.errors import ConfigurationError
-from schema.migrate import upgrade
-from schema.queue import make_celery
-from schema.settings import Settings
+from evalfleet.producer.enqueue import check_broker
+from evalfleet.schema.db import check_connection, make_engine, make_sessionmaker
+from evalfleet.schema.errors import ConfigurationError
+from evalfleet.schema.migrate import upgrade
+from evalfleet.schema.queue import make_celery
+from evalfleet.schema.settings import Settings
 
 
 def open_database(settings: Settings, migrate: bool = False) -> sessionmaker[Session]:

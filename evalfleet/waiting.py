@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.models import Answer, Item, Question, Run, RunState, Story
-from workers.reconcile import recover_aggregation
+from evalfleet.schema.models import Answer, Item, Question, Run, RunState, Story
+from evalfleet.workers.reconcile import recover_aggregation
 
 POLL_S = 0.5
 RECOVERY_EVERY_S = 5.0

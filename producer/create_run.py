@@ -7,10 +7,10 @@ import logging
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from producer.dataset import Dataset
-from schema.db import session_scope
-from schema.models import Item, Question, Run, Story
-from schema.payloads import RunConfig
+from evalfleet.producer.dataset import Dataset
+from evalfleet.schema.db import session_scope
+from evalfleet.schema.models import Item, Question, Run, Story
+from evalfleet.schema.payloads import RunConfig
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import session_scope
-from schema.errors import ServiceUnavailableError
-from schema.models import Item, ItemState, utcnow
-from schema.payloads import ANSWER_ITEM_TASK
+from evalfleet.schema.db import session_scope
+from evalfleet.schema.errors import ServiceUnavailableError
+from evalfleet.schema.models import Item, ItemState, utcnow
+from evalfleet.schema.payloads import ANSWER_ITEM_TASK
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 
 import together
 
-from schema.errors import ConfigurationError
+from evalfleet.schema.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 

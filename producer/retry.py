@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import session_scope
-from schema.errors import RunNotFoundError
-from schema.models import Answer, Item, ItemState, Run, RunState
+from evalfleet.schema.db import session_scope
+from evalfleet.schema.errors import RunNotFoundError
+from evalfleet.schema.models import Answer, Item, ItemState, Run, RunState
 
 
 def reset_failed(sessions: sessionmaker[Session], run_id: int) -> int:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from schema.models import Answer, Item
-from schema.pricing import cost_usd
+from evalfleet.schema.models import Answer, Item
+from evalfleet.schema.pricing import cost_usd
 
 
 @dataclass(frozen=True)

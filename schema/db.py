@@ -11,8 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.errors import ServiceUnavailableError
-from schema.models import Base
+from evalfleet.schema.errors import ServiceUnavailableError
+from evalfleet.schema.models import Base
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:

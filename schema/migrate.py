@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from schema.db import check_connection, make_engine
+from evalfleet.schema.db import check_connection, make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _lock = threading.Lock()

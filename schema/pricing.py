@@ -7,7 +7,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from schema.errors import ConfigurationError
+from evalfleet.schema.errors import ConfigurationError
+from evalfleet.simulator.config import DEFAULT_MODELS
 
 # Serverless list prices (USD per 1M tokens, input and output); check your account's.
 BUILT_IN: dict[str, tuple[float, float]] = {
@@ -17,8 +18,8 @@ BUILT_IN: dict[str, tuple[float, float]] = {
     "meta-llama/Llama-3.2-3B-Instruct-Turbo": (0.06, 0.06),
     "Qwen/Qwen2.5-7B-Instruct-Turbo": (0.30, 0.30),
     "mistralai/Mistral-7B-Instruct-v0.3": (0.20, 0.20),
-    "evalfleet/sim-base": (0.18, 0.18),  # priced like an 8B model, so the demo shows costs
-    "evalfleet/sim-finetuned": (0.18, 0.18),
+    # The simulator's models, priced like an 8B model so the demo shows costs.
+    **dict.fromkeys(DEFAULT_MODELS, (0.18, 0.18)),
 }
 
 

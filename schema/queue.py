@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from schema.settings import Settings
+from evalfleet.schema.settings import Settings
 
 
 def make_celery(settings: Settings, broker_url: str) -> Celery:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schema.errors import ConfigurationError
+from evalfleet.schema.errors import ConfigurationError
 
 DEFAULT_SQLITE_FILE = "evalfleet.db"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "simulator"}

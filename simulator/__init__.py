@@ -1,6 +1,4 @@
-"""A local Together-compatible chat-completions server with simulated QA models."""
+"""A local Together-compatible chat-completions server with simulated QA models.
 
-from simulator.config import DEFAULT_MODELS, SimConfig
-from simulator.server import SimServer
-
-__all__ = ["DEFAULT_MODELS", "SimConfig", "SimServer"]
+Import from the modules (`evalfleet.simulator.server`, `.config`): this package imports
+nothing, so reading its model table does not start the server's imports."""

@@ -9,6 +9,9 @@ from typing import Literal
 
 __all__ = [
     "DEFAULT_MODELS",
+    "DEMO_MODELS",
+    "SIM_BASE",
+    "SIM_FINETUNED",
     "FAULT_KINDS",
     "READER_KINDS",
     "LatencyDistribution",
@@ -21,10 +24,11 @@ LatencyDistribution = Literal["fixed", "exponential", "lognormal"]
 # short span (fine-tuned-like). See simulator.reader.
 READER_KINDS: frozenset[str] = frozenset({"verbose", "concise"})
 
-DEFAULT_MODELS: dict[str, str] = {
-    "evalfleet/sim-base": "verbose",
-    "evalfleet/sim-finetuned": "concise",
-}
+# The simulator's two models, the one place their names are written.
+SIM_BASE, SIM_FINETUNED = "evalfleet/sim-base", "evalfleet/sim-finetuned"
+DEFAULT_MODELS: dict[str, str] = {SIM_BASE: "verbose", SIM_FINETUNED: "concise"}
+# The demo's, the tests' and the benchmarks' pair, by run label.
+DEMO_MODELS: dict[str, str] = {"base": SIM_BASE, "finetuned": SIM_FINETUNED}
 
 _DEFAULT_CONTEXT_LENGTH = 8192
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.text import approx_tokens
+from evalfleet.simulator.text import approx_tokens
 
 __all__ = [
     "Conversation",

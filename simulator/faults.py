@@ -6,7 +6,7 @@ import math
 import random
 import threading
 
-from simulator.config import FAULT_KINDS, SimConfig
+from evalfleet.simulator.config import FAULT_KINDS, SimConfig
 
 __all__ = ["FaultInjector"]
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from simulator.text import STOPWORDS, is_content, sentences, stem, words
+from evalfleet.simulator.text import STOPWORDS, is_content, sentences, stem, words
 
 __all__ = ["ERROR_RATES", "answer", "rank_sentences"]
 

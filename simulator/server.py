@@ -17,23 +17,23 @@ import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, cast
 
-from simulator import protocol
-from simulator.config import SimConfig
-from simulator.conversation import (
+from evalfleet.simulator import protocol
+from evalfleet.simulator.config import SimConfig
+from evalfleet.simulator.conversation import (
     MessageError,
     greedy_rng,
     parse_messages,
     prompt_tokens,
     sampling_rng,
 )
-from simulator.faults import FaultInjector
-from simulator.ratelimit import RateDecision, RateLimiter
-from simulator.reader import answer
-from simulator.stats import SimStats
-from simulator.text import approx_tokens
+from evalfleet.simulator.faults import FaultInjector
+from evalfleet.simulator.ratelimit import RateDecision, RateLimiter
+from evalfleet.simulator.reader import answer
+from evalfleet.simulator.stats import SimStats
+from evalfleet.simulator.text import approx_tokens
+from evalfleet.startstop import StartStop
 
 __all__ = ["SimServer"]
 
@@ -391,7 +391,7 @@ def _parse_chat_request(body: bytes) -> _ChatRequest:
     return _ChatRequest(model, messages, float(temperature), max_tokens, seed)
 
 
-class SimServer:
+class SimServer(StartStop):
     """The simulator bound to `config.host:config.port` (port 0: a free one).
 
     The socket is bound on construction, so `port` and `base_url` are known at once;
@@ -473,15 +473,3 @@ class SimServer:
     def reset_stats(self) -> None:
         """Zero the counters and refill the rate-limit buckets (as POST /sim/reset)."""
         self._app.reset()
-
-    def __enter__(self) -> SimServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

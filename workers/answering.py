@@ -14,9 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from schema.accounting import spent_usd
-from schema.db import session_scope
-from schema.models import (
+from evalfleet.schema.accounting import spent_usd
+from evalfleet.schema.db import session_scope
+from evalfleet.schema.models import (
     OPEN_ITEM_STATES,
     Answer,
     Item,
@@ -28,14 +28,14 @@ from schema.models import (
     as_utc,
     utcnow,
 )
-from schema.payloads import HistoryMode, RunConfig
-from schema.settings import Settings
-from workers import cache
-from workers.api import Completion
-from workers.errors import Decision, describe
-from workers.prompts import build_messages
-from workers.requesting import CallCounts, Request, RequestFailed, ask
-from workers.resources import Resources
+from evalfleet.schema.payloads import HistoryMode, RunConfig
+from evalfleet.schema.settings import Settings
+from evalfleet.workers import cache
+from evalfleet.workers.api import Completion
+from evalfleet.workers.errors import Decision, describe
+from evalfleet.workers.prompts import build_messages
+from evalfleet.workers.requesting import CallCounts, Request, RequestFailed, ask
+from evalfleet.workers.resources import Resources
 
 logger = logging.getLogger(__name__)
 

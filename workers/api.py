@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import httpx
 import together
 
-from schema.settings import Settings
-from workers.errors import EmptyAnswerError
+from evalfleet.schema.settings import Settings
+from evalfleet.workers.errors import EmptyAnswerError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The workers' Celery app (`celery --app workers.app:app ...`, used by Flower too)."""
+"""The workers' Celery app (`celery --app evalfleet.workers.app:app ...`, used by Flower too)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_ready
 
-from schema.queue import make_celery
-from schema.settings import get_settings
-from schema.startup_gc import freeze_startup_objects
-from workers.resources import reset_after_fork
+from evalfleet.schema.queue import make_celery
+from evalfleet.schema.settings import get_settings
+from evalfleet.schema.startup_gc import freeze_startup_objects
+from evalfleet.workers.resources import reset_after_fork
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 POOL_ENV = "EVALFLEET_WORKER_POOL"  # set by `evalfleet worker --pool`
@@ -20,7 +20,7 @@ POOL_ENV = "EVALFLEET_WORKER_POOL"  # set by `evalfleet worker --pool`
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 app = make_celery(get_settings(), get_settings().broker_url or DEFAULT_BROKER_URL)
-app.conf.include = ["workers.tasks"]
+app.conf.include = ["evalfleet.workers.tasks"]
 
 
 @worker_ready.connect
@@ -34,7 +34,7 @@ def _start_sweeper(**_kwargs: Any) -> None:
     # moment a child is forked, and the child then hangs at birth. Prefork workers hand a
     # dead child's task back at once (task_reject_on_worker_lost); threads workers sweep.
     if os.environ.get(POOL_ENV, "threads") != "prefork":
-        from workers.sweep import start_sweeper
+        from evalfleet.workers.sweep import start_sweeper
 
         start_sweeper(app, get_settings().sweep_interval_s)
 

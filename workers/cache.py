@@ -10,8 +10,8 @@ from collections.abc import Collection, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.models import CachedResponse, utcnow
-from workers.api import Completion
+from evalfleet.schema.models import CachedResponse, utcnow
+from evalfleet.workers.api import Completion
 
 
 def cache_key(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import session_scope
-from schema.models import OPEN_ITEM_STATES, Item, Run, RunState, utcnow
+from evalfleet.schema.db import session_scope
+from evalfleet.schema.models import OPEN_ITEM_STATES, Item, Run, RunState, utcnow
 
 
 def claim_aggregation(sessions: sessionmaker[Session], run_id: int) -> bool:

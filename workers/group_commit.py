@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import session_scope, upsert
-from schema.models import ANSWER_KEY, Answer, CachedResponse
+from evalfleet.schema.db import session_scope, upsert
+from evalfleet.schema.models import ANSWER_KEY, Answer, CachedResponse
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from schema.payloads import HistoryMode
+from evalfleet.schema.payloads import HistoryMode
 
 SYSTEM_PROMPT = (
     "Answer each question about the story below with a short phrase, taken from the story "

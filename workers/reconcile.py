@@ -15,10 +15,10 @@ from celery import Celery
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import session_scope
-from schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
-from schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
-from workers.completion import claim_aggregation
+from evalfleet.schema.db import session_scope
+from evalfleet.schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
+from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
+from evalfleet.workers.completion import claim_aggregation
 
 logger = logging.getLogger(__name__)
 INSPECT_TIMEOUT_S = 1.0

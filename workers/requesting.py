@@ -14,9 +14,9 @@ from typing import Protocol
 
 import together
 
-from workers.api import Completion, complete, header_number, limit_rpm
-from workers.errors import Decision, classify
-from workers.ratelimit import RateLimitTimeout
+from evalfleet.workers.api import Completion, complete, header_number, limit_rpm
+from evalfleet.workers.errors import Decision, classify
+from evalfleet.workers.ratelimit import RateLimitTimeout
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0

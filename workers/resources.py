@@ -13,12 +13,12 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import make_engine, make_sessionmaker
-from schema.settings import Settings, get_settings
-from workers.api import make_client
-from workers.group_commit import GroupCommitWriter
-from workers.ratelimit import LimitKey, RateLimiter
-from workers.requesting import Limiter
+from evalfleet.schema.db import make_engine, make_sessionmaker
+from evalfleet.schema.settings import Settings, get_settings
+from evalfleet.workers.api import make_client
+from evalfleet.workers.group_commit import GroupCommitWriter
+from evalfleet.workers.ratelimit import LimitKey, RateLimiter
+from evalfleet.workers.requesting import Limiter
 
 
 class InFlightBound:

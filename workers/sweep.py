@@ -9,9 +9,9 @@ import threading
 from celery import Celery
 from redis import Redis
 
-from schema.db import make_engine, make_sessionmaker
-from schema.settings import Settings, get_settings
-from workers.reconcile import active_run_ids, reconcile_run
+from evalfleet.schema.db import make_engine, make_sessionmaker
+from evalfleet.schema.settings import Settings, get_settings
+from evalfleet.workers.reconcile import active_run_ids, reconcile_run
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "evalfleet:sweep:{queue}"

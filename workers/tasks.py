@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from aggregator.aggregate import aggregate_run
-from schema.models import ItemState
-from schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
-from workers.answering import (
+from evalfleet.aggregator.aggregate import aggregate_run
+from evalfleet.schema.models import ItemState
+from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
+from evalfleet.workers.answering import (
     RetryLater,
     Work,
     answer_turns,
@@ -19,11 +19,11 @@ from workers.answering import (
     record_retry,
     start_delivery,
 )
-from workers.app import app
-from workers.completion import claim_aggregation
-from workers.errors import Decision
-from workers.requesting import backoff
-from workers.resources import Resources, get_resources
+from evalfleet.workers.app import app
+from evalfleet.workers.completion import claim_aggregation
+from evalfleet.workers.errors import Decision
+from evalfleet.workers.requesting import backoff
+from evalfleet.workers.resources import Resources, get_resources
 
 logger = logging.getLogger(__name__)
 # Fault injection for the poison-message test only: a worker handling this story dies.

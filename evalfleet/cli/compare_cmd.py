@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aggregator.cross_run import compare_runs
+from evalfleet.aggregator.cross_run import compare_runs
 from evalfleet.cli.options import load_settings
 from evalfleet.cli.report_cmd import format_option, out_option, write_report
 from evalfleet.services import open_database

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from evalfleet.cli.options import load_settings
-from schema.migrate import upgrade
+from evalfleet.schema.migrate import upgrade
 
 
 @click.group()

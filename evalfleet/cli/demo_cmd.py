@@ -9,9 +9,10 @@ import click
 
 from evalfleet.cli.options import load_settings, stdout
 from evalfleet.cli.run_cmd import finish
+from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.runner import LocalCluster, execute_run
-from producer.loaders.registry import load_dataset_spec
-from schema.payloads import HistoryMode, RunConfig
+from evalfleet.schema.payloads import HistoryMode, RunConfig
+from evalfleet.simulator.config import DEMO_MODELS
 
 # The real CoQA sample the project is developed with; elsewhere the hub set is used.
 SHARED_SAMPLE = (
@@ -34,8 +35,8 @@ SHARED_SAMPLE = (
 def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
          concurrency: int) -> None:  # fmt: skip
     """Run a base-vs-fine-tuned eval on the local simulator and print the report."""
-    from simulator.config import SimConfig
-    from simulator.server import SimServer
+    from evalfleet.simulator.config import SimConfig
+    from evalfleet.simulator.server import SimServer
 
     dataset = dataset or (str(SHARED_SAMPLE) if SHARED_SAMPLE.exists() else "coqa")
     data = load_dataset_spec(dataset, split="validation", limit=limit)
@@ -45,7 +46,7 @@ def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
         os.environ["TOGETHER_BASE_URL"] = sim.base_url
         settings = load_settings()
         config = RunConfig(
-            models={"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"},
+            models=DEMO_MODELS,
             history=HistoryMode.GOLD,
             base_url=sim.base_url,
         )

@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from aggregator.scored import ScoredTurn, load_scored_turns
+from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.cli.options import load_settings
+from evalfleet.schema.errors import RunNotFoundError
+from evalfleet.schema.models import Run
 from evalfleet.services import open_database
-from schema.errors import RunNotFoundError
-from schema.models import Run
 
 
 def export_record(turn: ScoredTurn) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from evalfleet.cli.run_cmd import run
 from evalfleet.cli.sim_cmd import sim
 from evalfleet.cli.status_cmd import status
 from evalfleet.cli.worker_cmd import worker
-from schema.errors import EvalfleetError
-from schema.startup_gc import freeze_startup_objects
+from evalfleet.schema.errors import EvalfleetError
+from evalfleet.schema.startup_gc import freeze_startup_objects
 
 
 class EvalfleetGroup(click.Group):

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from schema.settings import Settings
+from evalfleet.schema.settings import Settings
 
 # Progress and tables go to stderr when stdout carries JSON, so pipes stay parseable.
 stdout = Console()

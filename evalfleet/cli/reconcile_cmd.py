@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from evalfleet.cli.options import load_settings, stdout
+from evalfleet.schema.errors import RunNotFoundError
+from evalfleet.schema.models import Run
 from evalfleet.services import open_broker, open_database, require_broker_url
-from schema.errors import RunNotFoundError
-from schema.models import Run
-from workers.reconcile import reconcile_run
+from evalfleet.workers.reconcile import reconcile_run
 
 
 @click.command()

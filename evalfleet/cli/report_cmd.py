@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aggregator.render import render_table
-from aggregator.report_data import ReportData, report_json, run_report
+from evalfleet.aggregator.render import render_table
+from evalfleet.aggregator.report_data import ReportData, report_json, run_report
 from evalfleet.cli.options import load_settings, stderr, stdout
 from evalfleet.services import open_database
 
@@ -42,11 +42,11 @@ def write_report(report: ReportData, fmt: str, out: Path | None) -> None:
     elif fmt == "json":
         _emit(json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n", out)
     elif fmt == "html":
-        from aggregator.html_report import render_html  # matplotlib: only when plotting
+        from evalfleet.aggregator.html_report import render_html  # matplotlib: only when plotting
 
         _emit(render_html(report), out)
     else:
-        from aggregator.markdown_report import markdown_report
+        from evalfleet.aggregator.markdown_report import markdown_report
 
         folder = None if out is None else f"{out.stem}_files"
         markdown = markdown_report(report, folder)

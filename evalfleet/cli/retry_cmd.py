@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from evalfleet.cli.options import load_settings, stdout
+from evalfleet.producer.enqueue import enqueue_pending
+from evalfleet.producer.retry import reset_failed
 from evalfleet.services import open_broker, open_database, require_broker_url
-from producer.enqueue import enqueue_pending
-from producer.retry import reset_failed
 
 
 @click.command()

@@ -6,18 +6,18 @@ import sys
 
 import click
 
-from aggregator.render import render_table
-from aggregator.summary import run_summary
+from evalfleet.aggregator.render import render_table
+from evalfleet.aggregator.summary import run_summary
 from evalfleet.cli.options import load_settings, print_json, stderr, stdout
+from evalfleet.producer.finetune_job import resolve_finetuned_model
+from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.runner import LocalCluster, execute_run
+from evalfleet.schema.errors import ConfigurationError
+from evalfleet.schema.payloads import HistoryMode, RunConfig
+from evalfleet.schema.pricing import parse_price, price_table
+from evalfleet.schema.settings import Settings, validate_base_url
 from evalfleet.services import open_database
-from producer.finetune_job import resolve_finetuned_model
-from producer.loaders.registry import load_dataset_spec
-from schema.errors import ConfigurationError
-from schema.payloads import HistoryMode, RunConfig
-from schema.pricing import parse_price, price_table
-from schema.settings import Settings, validate_base_url
-from workers.api import make_client
+from evalfleet.workers.api import make_client
 
 
 def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]) -> dict[str, str]:

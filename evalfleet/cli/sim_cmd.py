@@ -37,8 +37,8 @@ def sim(
     timeout_s: float, seed: int, api_key: str | None,
 ) -> None:  # fmt: skip
     """Serve POST /v1/chat/completions and GET /v1/models like the Together API."""
-    from simulator.config import SimConfig
-    from simulator.server import SimServer
+    from evalfleet.simulator.config import SimConfig
+    from evalfleet.simulator.server import SimServer
 
     try:
         config = SimConfig(

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from aggregator.render import render_table
-from aggregator.summary import run_summary
+from evalfleet.aggregator.render import render_table
+from evalfleet.aggregator.summary import run_summary
 from evalfleet.cli.options import load_settings, print_json, stdout
 from evalfleet.services import open_database
 

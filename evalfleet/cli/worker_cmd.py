@@ -7,7 +7,7 @@ import os
 import click
 
 from evalfleet.cli.options import load_settings
-from schema.errors import ConfigurationError
+from evalfleet.schema.errors import ConfigurationError
 
 
 @click.command()
@@ -40,7 +40,7 @@ def worker(concurrency: int, pool: str, loglevel: str, hostname: str | None) -> 
     # The resources module sizes its DB and HTTP pools from this.
     os.environ["EVALFLEET_WORKER_CONCURRENCY"] = str(concurrency)
     os.environ["EVALFLEET_WORKER_POOL"] = pool
-    from workers.app import app
+    from evalfleet.workers.app import app
 
     argv = [
         "worker",

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from producer.dataset import Dataset, Story
-from schema.errors import DatasetError
+from evalfleet.producer.dataset import Dataset, Story
+from evalfleet.schema.errors import DatasetError
 
 _JSON_TYPE_NAMES: dict[type, str] = {
     str: "a string",

@@ -7,10 +7,10 @@ from itertools import islice
 
 import httpx
 
-from producer.dataset import Dataset
-from producer.loaders._common import Place, check_limit
-from producer.loaders.hub_record import dataset_from_hub_records
-from schema.errors import DatasetError
+from evalfleet.producer.dataset import Dataset
+from evalfleet.producer.loaders._common import Place, check_limit
+from evalfleet.producer.loaders.hub_record import dataset_from_hub_records
+from evalfleet.schema.errors import DatasetError
 
 HUB_DATASET = "stanfordnlp/coqa"
 PROBE_TIMEOUT_SECONDS = 5.0

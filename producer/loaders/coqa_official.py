@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from producer.dataset import Dataset, Question, Story
-from producer.loaders._common import (
+from evalfleet.producer.dataset import Dataset, Question, Story
+from evalfleet.producer.loaders._common import (
     Fields,
     Place,
     StoryCollector,

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from producer.dataset import Dataset
-from producer.loaders._common import (
+from evalfleet.producer.dataset import Dataset
+from evalfleet.producer.loaders._common import (
     Place,
     check_limit,
     read_bytes,
@@ -16,8 +16,8 @@ from producer.loaders._common import (
     read_text,
     records_of,
 )
-from producer.loaders.hub_record import dataset_from_hub_records
-from schema.errors import DatasetError
+from evalfleet.producer.loaders.hub_record import dataset_from_hub_records
+from evalfleet.schema.errors import DatasetError
 
 
 def load_hub_file(path: str | Path, split: str = "validation", limit: int | None = None) -> Dataset:

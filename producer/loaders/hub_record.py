@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from producer.dataset import Dataset, Question, Story
-from producer.loaders._common import Fields, Place, StoryCollector, as_string
+from evalfleet.producer.dataset import Dataset, Question, Story
+from evalfleet.producer.loaders._common import Fields, Place, StoryCollector, as_string
 
 # Hand-made files sometimes leave out the domain; it only groups the report.
 UNKNOWN_SOURCE = "unknown"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from producer.dataset import Dataset
-from producer.loaders._common import check_limit, read_json, records_of
-from producer.loaders.coqa_hub import load_coqa_hub
-from producer.loaders.coqa_official import dataset_from_official_document
-from producer.loaders.hub_file import dataset_from_hub_document, load_hub_file
-from producer.loaders.squad import dataset_from_squad_document
-from schema.errors import DatasetError
+from evalfleet.producer.dataset import Dataset
+from evalfleet.producer.loaders._common import check_limit, read_json, records_of
+from evalfleet.producer.loaders.coqa_hub import load_coqa_hub
+from evalfleet.producer.loaders.coqa_official import dataset_from_official_document
+from evalfleet.producer.loaders.hub_file import dataset_from_hub_document, load_hub_file
+from evalfleet.producer.loaders.squad import dataset_from_squad_document
+from evalfleet.schema.errors import DatasetError
 
 HUB_NAME = "coqa"
 

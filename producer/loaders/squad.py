@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-from producer.dataset import Dataset, Question, Story
-from producer.loaders._common import (
+from evalfleet.producer.dataset import Dataset, Question, Story
+from evalfleet.producer.loaders._common import (
     Fields,
     Place,
     StoryCollector,

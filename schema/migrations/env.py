@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from schema.db import make_engine
-from schema.models import Base
+from evalfleet.schema.db import make_engine
+from evalfleet.schema.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from schema.models import Answer, Item, Run
+from evalfleet.schema.models import Answer, Item, Run
+from evalfleet.simulator.config import DEMO_MODELS
 
-MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+MODELS = DEMO_MODELS
 
 
 def evalfleet(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> Any:

@@ -11,8 +11,8 @@ import pytest
 from fleet import evalfleet, fleet_env, run_args
 
 from evalfleet.embedded import LocalWorkers
-from simulator.config import SimConfig
-from simulator.server import SimServer
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
+from evalfleet.simulator.server import SimServer
 
 pytestmark = pytest.mark.integration
 STORIES = "3"
@@ -41,7 +41,7 @@ def test_a_repeated_run_is_served_from_the_cache_and_models_never_share_entries(
             )
             after_second = sim.stats()["requests_total"]
             # And a run asks the base model's questions of the other model under the same label
-            swapped = {"base": "evalfleet/sim-finetuned", "finetuned": "evalfleet/sim-base"}
+            swapped = {"base": SIM_FINETUNED, "finetuned": SIM_BASE}
             third = evalfleet(
                 run_args(dataset, "--limit", STORIES, "--wait", "--json", models=swapped),
                 env, tmp_path,
@@ -86,8 +86,8 @@ def test_a_budget_stops_starting_work_once_spent(
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
         with LocalWorkers(1, 1, env, tmp_path / "logs"):
             # Given a budget far below what 20 stories cost, at $1,000 per million tokens
-            args = ["--price", "evalfleet/sim-base=1000,1000", "--price",
-                    "evalfleet/sim-finetuned=1000,1000", "--budget", "1", "--no-cache"]  # fmt: skip
+            args = ["--price", f"{SIM_BASE}=1000,1000", "--price",
+                    f"{SIM_FINETUNED}=1000,1000", "--budget", "1", "--no-cache"]  # fmt: skip
             result = evalfleet(run_args(dataset, "--wait", "--json", *args), env, tmp_path)
         requests = sim.stats()["requests_total"]
     summary = json.loads(result.stdout)

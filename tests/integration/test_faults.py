@@ -16,9 +16,9 @@ import redis
 from fleet import MODELS, RunWatcher, evalfleet, fleet_env, logs, run_args
 
 from evalfleet.embedded import EmbeddedRedis, LocalWorkers, free_port
-from producer.loaders.registry import load_dataset_spec
-from simulator.config import SimConfig
-from simulator.server import SimServer
+from evalfleet.producer.loaders.registry import load_dataset_spec
+from evalfleet.simulator.config import SimConfig
+from evalfleet.simulator.server import SimServer
 
 pytestmark = pytest.mark.integration
 

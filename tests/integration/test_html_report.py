@@ -17,13 +17,14 @@ from click.testing import CliRunner
 from unit.aggregator.simulated_run import database, finished_run, simulated_answers
 
 from evalfleet.cli.main import cli
-from producer.loaders.registry import load_dataset_spec
+from evalfleet.producer.loaders.registry import load_dataset_spec
+from evalfleet.simulator.config import DEMO_MODELS
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
 SAMPLE = "coqa/coqa-validation-first20.jsonl"
-MODELS = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+MODELS = DEMO_MODELS
 # Would mark the page if it ran; it must show as text instead.
 HOSTILE = '<script>document.documentElement.setAttribute("data-owned", "yes")</script>Who?'
 

@@ -13,11 +13,11 @@ from fleet import MODELS, clean_env, evalfleet, fleet_env, logs, run_args
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from aggregator.metrics import score_turn
+from evalfleet.aggregator.metrics import score_turn
 from evalfleet.embedded import LocalWorkers
-from schema.models import Answer, Question, Result, Run, Story
-from simulator.config import SimConfig
-from simulator.server import SimServer
+from evalfleet.schema.models import Answer, Question, Result, Run, Story
+from evalfleet.simulator.config import SimConfig
+from evalfleet.simulator.server import SimServer
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from fleet import evalfleet, fleet_env, logs, run_args
 from sqlalchemy import MetaData, create_engine, select
 
 from evalfleet.embedded import LocalWorkers
-from simulator.config import SimConfig
-from simulator.server import SimServer
+from evalfleet.simulator.config import SimConfig
+from evalfleet.simulator.server import SimServer
 
 pytestmark = pytest.mark.integration
 

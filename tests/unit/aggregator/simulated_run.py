@@ -11,18 +11,18 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator.aggregate import aggregate_run
-from producer.create_run import create_run
-from producer.dataset import Dataset, Question, Story
-from schema import models as db
-from schema.db import make_engine, make_sessionmaker, session_scope
-from schema.migrate import upgrade
-from schema.models import Answer, Item, ItemState, Run, RunState
-from schema.payloads import HistoryMode, RunConfig
-from simulator.config import DEFAULT_MODELS
-from simulator.conversation import greedy_rng, parse_messages, sampling_rng
-from simulator.reader import answer
-from workers.prompts import build_messages
+from evalfleet.aggregator.aggregate import aggregate_run
+from evalfleet.producer.create_run import create_run
+from evalfleet.producer.dataset import Dataset, Question, Story
+from evalfleet.schema import models as db
+from evalfleet.schema.db import make_engine, make_sessionmaker, session_scope
+from evalfleet.schema.migrate import upgrade
+from evalfleet.schema.models import Answer, Item, ItemState, Run, RunState
+from evalfleet.schema.payloads import HistoryMode, RunConfig
+from evalfleet.simulator.config import DEFAULT_MODELS, DEMO_MODELS
+from evalfleet.simulator.conversation import greedy_rng, parse_messages, sampling_rng
+from evalfleet.simulator.reader import answer
+from evalfleet.workers.prompts import build_messages
 
 AnswerKey = tuple[str, str, int]  # (label, story key, turn)
 FAILED = None  # an answer given as FAILED is stored as a failed turn
@@ -131,5 +131,5 @@ def three_story_run(sessions: sessionmaker[Session], name: str = "tiny.jsonl") -
         ("finetuned", "s3", 1): "a bottle",
         ("finetuned", "s3", 2): "a girl",
     }
-    models = {"base": "evalfleet/sim-base", "finetuned": "evalfleet/sim-finetuned"}
+    models = DEMO_MODELS
     return finished_run(sessions, dataset, models, answers)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from aggregator.diagnostics import (
+from evalfleet.aggregator.diagnostics import (
     answer_words,
     compute_diagnostics,
     contains_gold,
     story_excerpt,
 )
-from aggregator.metrics import score_turn
-from aggregator.scored import ScoredTurn
+from evalfleet.aggregator.metrics import score_turn
+from evalfleet.aggregator.scored import ScoredTurn
 
 
 def answered(label: str, story: str, number: int, text: str, references: tuple[str, ...],

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.metrics import (
+from evalfleet.aggregator.metrics import (
     TurnScore,
     as_percent,
     exact_match,

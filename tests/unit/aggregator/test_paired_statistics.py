@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from aggregator.bootstrap import (
+from evalfleet.aggregator.bootstrap import (
     all_resample_counts,
     bootstrap_means,
     clustered_mean,
     resample_counts,
 )
-from aggregator.mcnemar import mcnemar_exact, mcnemar_from_em
-from aggregator.paired import compare_models, mde_factor
-from aggregator.scored import ScoredTurn
-from aggregator.student_t import t_cdf, t_quantile, t_two_sided_p
-from aggregator.verdict import verdict
+from evalfleet.aggregator.mcnemar import mcnemar_exact, mcnemar_from_em
+from evalfleet.aggregator.paired import compare_models, mde_factor
+from evalfleet.aggregator.scored import ScoredTurn
+from evalfleet.aggregator.student_t import t_cdf, t_quantile, t_two_sided_p
+from evalfleet.aggregator.verdict import verdict
 
 
 def turn(label: str, story: str, number: int, em: float, f1: float, source: str = "wiki",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from unit.aggregator.simulated_run import MARKUP_QUESTION, database, three_story_run
 
-from aggregator.html_report import render_html
-from aggregator.markdown_report import markdown_report, md_text
-from aggregator.report_data import report_json, run_report
-from aggregator.summary import run_summary
+from evalfleet.aggregator.html_report import render_html
+from evalfleet.aggregator.markdown_report import markdown_report, md_text
+from evalfleet.aggregator.report_data import report_json, run_report
+from evalfleet.aggregator.summary import run_summary
 
 
 def test_the_summary_keeps_its_keys_and_adds_the_paired_comparison(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
 
 from evalfleet.cli.main import cli
-from schema.migrate import upgrade
-from schema.models import Run
+from evalfleet.schema.migrate import upgrade
+from evalfleet.schema.models import Run
 
 GOOD = {
     "source": "wikipedia",

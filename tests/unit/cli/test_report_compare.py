@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, three_story_run
 
 from evalfleet.cli.main import cli
-from schema.models import Question, Story
+from evalfleet.schema.models import Question, Story
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_a_run_made_on_other_data_is_refused_with_both_fingerprints(
     first = three_story_run(sessions)
     second = three_story_run(sessions)
     with sessions.begin() as session:
-        from schema.models import Run
+        from evalfleet.schema.models import Run
 
         run = session.get_one(Run, second)
         run.dataset_fingerprint = "f" * 64

@@ -27,7 +27,7 @@ from packaging.specifiers import SpecifierSet
 from sqlalchemy.engine import make_url
 
 from evalfleet.cli.main import cli as evalfleet_cli
-from schema.settings import Settings, is_local_url, validate_base_url
+from evalfleet.schema.settings import Settings, is_local_url, validate_base_url
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -550,9 +550,8 @@ def test_no_literal_password_is_written_in_the_compose_file() -> None:
 
 
 def test_the_dockerfile_copies_every_package_pyproject_includes() -> None:
-    # Given the top-level packages pyproject.toml's packages.find includes
-    include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = {pattern.split(".")[0].rstrip("*") for pattern in include}
+    # Given the folders pyproject.toml's package-dir installs under `evalfleet`
+    packages = set(pyproject()["tool"]["setuptools"]["package-dir"].values())
 
     # When the Dockerfile's COPY instructions are read
     copies = dockerfile_copies()

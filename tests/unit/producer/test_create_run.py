@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import select
 from unit.aggregator.simulated_run import database, tiny_dataset
 
-from producer.create_run import create_run
-from schema.models import Item, Story
-from schema.payloads import RunConfig
+from evalfleet.producer.create_run import create_run
+from evalfleet.schema.models import Item, Story
+from evalfleet.schema.payloads import RunConfig
 
 STORIES = {
     f"s{i}": ("wikipedia", f"Story {i}.", [(f"Question {t}?", "yes") for t in range(1, 3)])

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import together
 
-from producer.finetune_job import resolve_finetuned_model
-from schema.errors import ConfigurationError
+from evalfleet.producer.finetune_job import resolve_finetuned_model
+from evalfleet.schema.errors import ConfigurationError
 
 
 def client_answering(status_code: int, body: dict[str, Any], seen: list[str]) -> together.Together:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from producer.dataset import Dataset
-from producer.loaders.coqa_official import load_coqa_official
-from producer.loaders.hub_file import load_hub_file
-from producer.loaders.registry import load_dataset_spec
-from producer.loaders.squad import load_squad
-from schema.errors import DatasetError
+from evalfleet.producer.dataset import Dataset
+from evalfleet.producer.loaders.coqa_official import load_coqa_official
+from evalfleet.producer.loaders.hub_file import load_hub_file
+from evalfleet.producer.loaders.registry import load_dataset_spec
+from evalfleet.producer.loaders.squad import load_squad
+from evalfleet.schema.errors import DatasetError
 
 Loader = Callable[..., Dataset]
 

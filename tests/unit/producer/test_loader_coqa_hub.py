@@ -10,10 +10,10 @@ import datasets
 import huggingface_hub.constants
 import pytest
 
-from producer.loaders import coqa_hub
-from producer.loaders.coqa_hub import HUB_DATASET, load_coqa_hub
-from producer.loaders.hub_file import load_hub_file
-from schema.errors import DatasetError
+from evalfleet.producer.loaders import coqa_hub
+from evalfleet.producer.loaders.coqa_hub import HUB_DATASET, load_coqa_hub
+from evalfleet.producer.loaders.hub_file import load_hub_file
+from evalfleet.schema.errors import DatasetError
 
 FIRST20 = "coqa/coqa-validation-first20.jsonl"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.loaders.coqa_official import load_coqa_official
+from evalfleet.producer.loaders.coqa_official import load_coqa_official
 
 SAMPLE = "coqa/coqa-dev-v1.0-sample.json"
 

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from producer.dataset import Question
-from producer.loaders.hub_file import load_hub_file
+from evalfleet.producer.dataset import Question
+from evalfleet.producer.loaders.hub_file import load_hub_file
 
 FIRST20 = "coqa/coqa-validation-first20.jsonl"
 

@@ -11,13 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from producer.dataset import Dataset
-from producer.loaders import coqa_hub
-from producer.loaders.coqa_official import dataset_from_official_document
-from producer.loaders.hub_file import dataset_from_hub_document
-from producer.loaders.registry import load_dataset_spec, reader_for_json
-from producer.loaders.squad import dataset_from_squad_document
-from schema.errors import DatasetError
+from evalfleet.producer.dataset import Dataset
+from evalfleet.producer.loaders import coqa_hub
+from evalfleet.producer.loaders.coqa_official import dataset_from_official_document
+from evalfleet.producer.loaders.hub_file import dataset_from_hub_document
+from evalfleet.producer.loaders.registry import load_dataset_spec, reader_for_json
+from evalfleet.producer.loaders.squad import dataset_from_squad_document
+from evalfleet.schema.errors import DatasetError
 
 FIRST20 = "coqa/coqa-validation-first20.jsonl"
 OFFICIAL = "coqa/coqa-dev-v1.0-sample.json"
@@ -32,7 +32,7 @@ def test_coqa_goes_to_the_hub_loader(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append((split, limit))
         return Dataset(name="coqa", split=split, stories=())
 
-    monkeypatch.setattr("producer.loaders.registry.load_coqa_hub", fake_hub)
+    monkeypatch.setattr("evalfleet.producer.loaders.registry.load_coqa_hub", fake_hub)
     # When "coqa" is asked for
     dataset = load_dataset_spec("coqa", split="train", limit=7)
     # Then the hub loader gets the split and the limit

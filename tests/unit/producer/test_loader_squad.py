@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from producer.dataset import Dataset
-from producer.loaders.squad import load_squad
+from evalfleet.producer.dataset import Dataset
+from evalfleet.producer.loaders.squad import load_squad
 
 DEV = "squad/squad-dev-v1.1.json"
 

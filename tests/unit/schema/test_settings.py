@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from schema.errors import ConfigurationError
-from schema.settings import Settings, validate_base_url
+from evalfleet.schema.errors import ConfigurationError
+from evalfleet.schema.settings import Settings, validate_base_url
 
 
 def test_database_defaults_to_a_sqlite_file_in_the_working_directory(

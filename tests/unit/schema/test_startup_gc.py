@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from schema.startup_gc import freeze_startup_objects
+from evalfleet.schema.startup_gc import freeze_startup_objects
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 import together
 from together.types.chat import ChatCompletionMessageParam
 
-from simulator.config import SimConfig
-from simulator.ratelimit import RateLimiter
-from simulator.server import SimServer
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
+from evalfleet.simulator.ratelimit import RateLimiter
+from evalfleet.simulator.server import SimServer
 
-MODEL = "evalfleet/sim-finetuned"
+MODEL = SIM_FINETUNED
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Tom had a red ball. He played in the park every day."},
     {"role": "user", "content": "What color was the ball?"},
@@ -57,7 +57,7 @@ def test_rpm_limit_refuses_requests_beyond_the_bucket_with_429() -> None:
         with httpx.Client(base_url=sim.base_url) as http:
             # When 5 requests for one model and 1 for the other arrive at once
             replies = [http.post("/v1/chat/completions", json=BODY) for _ in range(5)]
-            other = http.post("/v1/chat/completions", json={**BODY, "model": "evalfleet/sim-base"})
+            other = http.post("/v1/chat/completions", json={**BODY, "model": SIM_BASE})
         stats = sim.stats()
     # Then the first 3 pass, the next get 429 with a retry-after, and the other model is untouched
     assert [reply.status_code for reply in replies] == [200, 200, 200, 429, 429]

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from simulator.config import SimConfig
-from simulator.server import SimServer
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
+from evalfleet.simulator.server import SimServer
 
 SAMPLE = "coqa/coqa-validation-first20.jsonl"
-BASE = "evalfleet/sim-base"
-FINETUNED = "evalfleet/sim-finetuned"
+BASE, FINETUNED = SIM_BASE, SIM_FINETUNED
 
 
 def normalize(text: str) -> list[str]:

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from simulator.config import SimConfig
-from simulator.conversation import MessageError, greedy_rng, parse_messages, sampling_rng
-from simulator.reader import answer
-from simulator.text import sentences
+from evalfleet.simulator.config import SIM_BASE, SimConfig
+from evalfleet.simulator.conversation import MessageError, greedy_rng, parse_messages, sampling_rng
+from evalfleet.simulator.reader import answer
+from evalfleet.simulator.text import sentences
 
 STORY = (
     "Tom lived in a small house near the river. "
@@ -121,7 +121,7 @@ def test_messages_that_are_not_a_list_of_objects_are_refused() -> None:
 def test_seeds_do_not_matter_at_temperature_zero_but_do_when_sampling() -> None:
     # Given one conversation asked of the verbose reader with many seeds
     messages = [{"role": "system", "content": STORY}, {"role": "user", "content": "Who?"}]
-    model = "evalfleet/sim-base"
+    model = SIM_BASE
 
     def reply(seed: int, temperature: float) -> str:
         noise = sampling_rng(model, messages, seed, temperature) if temperature else None

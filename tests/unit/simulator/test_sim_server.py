@@ -11,11 +11,10 @@ import pytest
 import together
 from together.types.chat import ChatCompletionMessageParam
 
-from simulator.config import SimConfig
-from simulator.server import SimServer
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
+from evalfleet.simulator.server import SimServer
 
-BASE = "evalfleet/sim-base"
-FINETUNED = "evalfleet/sim-finetuned"
+BASE, FINETUNED = SIM_BASE, SIM_FINETUNED
 STORY = (
     "Tom lived in a small house near the river. "
     "He had a red ball that his uncle Peter gave him. "
@@ -227,7 +226,7 @@ def test_a_crash_inside_the_simulator_answers_500_instead_of_hanging_up(
     def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("reader bug")
 
-    monkeypatch.setattr("simulator.server.answer", broken)
+    monkeypatch.setattr("evalfleet.simulator.server.answer", broken)
     # When a completion is requested
     reply = httpx.post(
         f"{sim.base_url}/v1/chat/completions", json={"model": BASE, "messages": MESSAGES}

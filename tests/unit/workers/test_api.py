@@ -8,8 +8,8 @@ import httpx
 import pytest
 import together
 
-from workers.api import complete
-from workers.errors import Decision, EmptyAnswerError, classify
+from evalfleet.workers.api import complete
+from evalfleet.workers.errors import Decision, EmptyAnswerError, classify
 
 MESSAGES = [
     {"role": "system", "content": "Answer from the story.\n\nOnce upon a time…"},

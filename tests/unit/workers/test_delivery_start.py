@@ -9,12 +9,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, tiny_dataset
 
-from producer.create_run import create_run
-from schema.db import session_scope
-from schema.models import Answer, Item, ItemState, Run, RunState, utcnow
-from schema.payloads import RunConfig
-from schema.settings import Settings
-from workers.answering import start_delivery
+from evalfleet.producer.create_run import create_run
+from evalfleet.schema.db import session_scope
+from evalfleet.schema.models import Answer, Item, ItemState, Run, RunState, utcnow
+from evalfleet.schema.payloads import RunConfig
+from evalfleet.schema.settings import Settings
+from evalfleet.workers.answering import start_delivery
 
 STORIES = {
     "s0": ("wikipedia", "Tom had a cat.", [("Who had a cat?", "Tom"), ("What?", "a cat")]),

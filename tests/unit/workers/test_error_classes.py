@@ -6,7 +6,7 @@ import httpx
 import pytest
 import together
 
-from workers.errors import Decision, EmptyAnswerError, classify, describe
+from evalfleet.workers.errors import Decision, EmptyAnswerError, classify, describe
 
 REQUEST = httpx.Request("POST", "http://127.0.0.1:8000/v1/chat/completions")
 

@@ -14,10 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, tiny_dataset
 
-from producer.create_run import create_run
-from schema.models import Answer, Story, utcnow
-from schema.payloads import RunConfig
-from workers.group_commit import GroupCommitWriter
+from evalfleet.producer.create_run import create_run
+from evalfleet.schema.models import Answer, Story, utcnow
+from evalfleet.schema.payloads import RunConfig
+from evalfleet.workers.group_commit import GroupCommitWriter
 
 STORIES = {
     f"s{i}": ("wikipedia", f"Story {i}.", [(f"Question {t}?", "yes") for t in range(1, 5)])

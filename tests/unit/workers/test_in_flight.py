@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from workers.resources import InFlightBound
+from evalfleet.workers.resources import InFlightBound
 
 
 def test_no_more_than_the_bound_hold_it_at_once_and_every_waiter_gets_a_turn() -> None:

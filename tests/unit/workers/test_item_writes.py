@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import select
 from unit.aggregator.simulated_run import database, tiny_dataset
 
-from producer.create_run import create_run
-from schema.models import Answer, Item, ItemState
-from schema.payloads import HistoryMode, RunConfig
-from schema.settings import Settings
-from simulator.config import SimConfig
-from simulator.server import SimServer
-from workers.answering import answer_turns, start_delivery
-from workers.group_commit import GroupCommitWriter
-from workers.resources import Resources
+from evalfleet.producer.create_run import create_run
+from evalfleet.schema.models import Answer, Item, ItemState
+from evalfleet.schema.payloads import HistoryMode, RunConfig
+from evalfleet.schema.settings import Settings
+from evalfleet.simulator.config import SIM_BASE, SimConfig
+from evalfleet.simulator.server import SimServer
+from evalfleet.workers.answering import answer_turns, start_delivery
+from evalfleet.workers.group_commit import GroupCommitWriter
+from evalfleet.workers.resources import Resources
 
 QUESTIONS = [(f"What is thing {n}?", f"thing {n}") for n in range(1, 7)]
 STORIES = {"s0": ("wikipedia", "Tom had a cat. The cat was black.", QUESTIONS)}
@@ -49,9 +49,7 @@ def test_an_items_last_answers_are_committed_at_once_the_others_wait_for_company
     # Given an item of six turns, and a worker's resources on SQLite and the simulator
     url, sessions = database(tmp_path)
     with SimServer(SimConfig(latency_ms_mean=20, latency_distribution="exponential")) as sim:
-        config = RunConfig(
-            models={"base": "evalfleet/sim-base"}, base_url=sim.base_url, history=history
-        )
+        config = RunConfig(models={"base": SIM_BASE}, base_url=sim.base_url, history=history)
         run_id = create_run(sessions, tiny_dataset(STORIES), config)
         with sessions() as session:
             item_id = session.scalars(select(Item.id).where(Item.run_id == run_id)).one()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from schema.payloads import HistoryMode
-from workers.prompts import build_messages
+from evalfleet.schema.payloads import HistoryMode
+from evalfleet.workers.prompts import build_messages
 
 QUESTIONS = [
     (1, "What color was the cat?", ("white",)),

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from simulator.ratelimit import RateLimiter as SimBucket
-from workers import ratelimit
-from workers.ratelimit import LimitKey, RateLimiter, RateLimitTimeout
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED
+from evalfleet.simulator.ratelimit import RateLimiter as SimBucket
+from evalfleet.workers import ratelimit
+from evalfleet.workers.ratelimit import LimitKey, RateLimiter, RateLimitTimeout
 
 REDIS_URL = os.environ.get("EVALFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-MODEL = "evalfleet/sim-base"
+MODEL = SIM_BASE
 
 MakeKey = Callable[..., LimitKey]
 
@@ -155,7 +156,7 @@ def test_different_models_and_base_urls_never_share_a_budget(
 ) -> None:
     # Given three limits: one model, another model at the same URL, the same model elsewhere
     base = make_key()
-    keys = [base, make_key(model="evalfleet/sim-finetuned", base_url=base.base_url), make_key()]
+    keys = [base, make_key(model=SIM_FINETUNED, base_url=base.base_url), make_key()]
     limiters = [RateLimiter(client, key, rpm=6, adaptive=False) for key in keys]
 
     # When each one's budget is used by one request
