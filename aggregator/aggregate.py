@@ -7,13 +7,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.aggregator.metrics import as_percent
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.schema.db import session_scope, upsert
-from evalfleet.schema.models import Result, Run, RunState, utcnow
+from evalfleet.schema.lifecycle import claim_results
+from evalfleet.schema.models import Result
 
 logger = logging.getLogger(__name__)
 OVERALL = "overall"
@@ -32,7 +32,7 @@ class DomainScore:
 
 
 def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
-    """Failures are counted, never scored as wrong (DESIGN.md point 6)."""
+    """Failures are counted, never scored as wrong (docs/architecture.md, D6)."""
     labels = list(dict.fromkeys(t.label for t in turns))
     # A model that answered nothing (unknown model, say) is reported failed, and does not
     # empty the comparison of the others.
@@ -76,19 +76,7 @@ def _mean_percent(values: Sequence[float]) -> float | None:
 def aggregate_run(sessions: sessionmaker[Session], run_id: int) -> bool:
     """Write the results once: only a run in `aggregating` state is aggregated."""
     with session_scope(sessions) as session:
-        # The state change comes first: it takes the row's write lock, so a second delivery
-        # of this task waits, then finds the run done and changes nothing.
-        claimed = session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.state == RunState.AGGREGATING.value)
-            .values(
-                state=RunState.DONE.value,
-                aggregations=Run.aggregations + 1,
-                finished_at=utcnow(),
-                updated_at=utcnow(),
-            )
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not claim_results(session, run_id):  # first: a second delivery waits on its lock
             logger.info("run %s: not awaiting aggregation, skipped", run_id)
             return False
         scores = compute_scores(load_scored_turns(session, run_id))

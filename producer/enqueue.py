@@ -6,12 +6,13 @@ import logging
 
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.errors import ServiceUnavailableError
-from evalfleet.schema.models import Item, ItemState, utcnow
+from evalfleet.schema.lifecycle import mark_enqueued
+from evalfleet.schema.models import Item, ItemState
 from evalfleet.schema.payloads import ANSWER_ITEM_TASK
 
 logger = logging.getLogger(__name__)
@@ -50,11 +51,6 @@ def enqueue_pending(
         ) from exc
     finally:
         with session_scope(sessions) as session:
-            for start in range(0, len(sent), 500):
-                session.execute(
-                    update(Item)
-                    .where(Item.id.in_(sent[start : start + 500]))
-                    .values(enqueued_at=utcnow())
-                )
+            mark_enqueued(session, sent)
     logger.info("run %s: %s items enqueued", run_id, len(sent))
     return len(sent)

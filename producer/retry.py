@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.errors import RunNotFoundError
-from evalfleet.schema.models import Answer, Item, ItemState, Run, RunState
+from evalfleet.schema.lifecycle import reset_for_retry
+from evalfleet.schema.models import Answer, Item, ItemState, Run
 
 
 def reset_failed(sessions: sessionmaker[Session], run_id: int) -> int:
@@ -29,17 +30,5 @@ def reset_failed(sessions: sessionmaker[Session], run_id: int) -> int:
         ]
         if not reset:
             return 0
-        session.execute(
-            update(Item)
-            .where(Item.id.in_(reset))
-            .values(
-                state=ItemState.PENDING.value, attempts=0, last_error=None,
-                enqueued_at=None, finished_at=None, lease_until=None,
-            )
-        )  # fmt: skip
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id)
-            .values(state=RunState.RUNNING.value, error=None, finished_at=None)
-        )
+        reset_for_retry(session, run_id, reset)
         return len(reset)

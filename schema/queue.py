@@ -8,7 +8,7 @@ from evalfleet.schema.settings import Settings
 
 
 def make_celery(settings: Settings, broker_url: str) -> Celery:
-    """Celery configured as DESIGN.md point 4: late acks, no prefetch, results in SQL only."""
+    """Celery as docs/architecture.md, D4, says: late acks, no prefetch, results in SQL only."""
     app = Celery("evalfleet", broker=broker_url, set_as_current=False)
     transport = {"visibility_timeout": settings.visibility_timeout_s}
     app.conf.update(

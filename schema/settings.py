@@ -25,10 +25,8 @@ class Settings(BaseSettings):
     queue: str = Field(default="evalfleet", alias="EVALFLEET_QUEUE")
     together_api_key: SecretStr | None = Field(default=None, alias="TOGETHER_API_KEY")
     together_base_url: str | None = Field(default=None, alias="TOGETHER_BASE_URL")
-    # One retry layer per failure kind (DESIGN.md point 5): the SDK's own retries are off by
-    # default, so every request passes the cluster-wide rate limiter; the task retries each
-    # request `request_attempts` times (429: after retry-after; 5xx/timeouts: with backoff),
-    # then hands the item back to Celery, up to `task_max_retries` times, before failing it.
+    # The counts of the retry layers; workers/retry_policy.py says which layer retries which
+    # failure, and with what delay (docs/architecture.md, "Retry policy").
     api_max_retries: int = Field(default=0, alias="EVALFLEET_API_MAX_RETRIES")
     request_attempts: int = Field(default=4, alias="EVALFLEET_REQUEST_ATTEMPTS")
     api_timeout_s: float = Field(default=60.0, alias="EVALFLEET_API_TIMEOUT_S")

@@ -1,10 +1,13 @@
-"""API failures classified once, as values (DESIGN.md point 5): who retries what."""
+"""API failures classified once, as values (docs/architecture.md, D5); workers/retry_policy.py
+says who retries each kind."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 import together
+
+from evalfleet.schema.settings import Settings
 
 
 class EmptyAnswerError(Exception):
@@ -42,3 +45,10 @@ def describe(exc: BaseException) -> str:
     message = " ".join(str(exc).split())[:300]
     prefix = f"{type(exc).__name__} ({status})" if status else type(exc).__name__
     return f"{prefix}: {message}" if message else prefix
+
+
+def redact(text: str, settings: Settings) -> str:
+    """Belt and braces: the API key never reaches the database or a log line (D9)."""
+    key = settings.together_api_key
+    secret = key.get_secret_value() if key else ""
+    return text.replace(secret, "[redacted]") if len(secret) >= 8 else text

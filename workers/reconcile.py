@@ -1,4 +1,4 @@
-"""Re-send what Redis lost (DESIGN.md point 1): every open item that no worker holds, no
+"""Re-send what Redis lost (docs/architecture.md, D1): every open item that no worker holds, no
 queued message names and no live lease covers is sent again; a lost aggregation is re-sent."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.db import session_scope
+from evalfleet.schema.lifecycle import claim_aggregation, mark_enqueued
 from evalfleet.schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
 from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
-from evalfleet.workers.completion import claim_aggregation
 
 logger = logging.getLogger(__name__)
 INSPECT_TIMEOUT_S = 1.0
@@ -109,7 +109,7 @@ def reconcile_run(
     ]
     if lost:
         with session_scope(sessions) as session:
-            session.execute(update(Item).where(Item.id.in_(lost)).values(enqueued_at=now))
+            mark_enqueued(session, lost, now)
         for item_id in lost:
             celery.send_task(ANSWER_ITEM_TASK, args=[item_id])
         logger.warning("run %s: re-sent %s lost items", run_id, len(lost))

@@ -1,10 +1,9 @@
-"""One request for one turn: cluster-wide rate limit, retries by failure kind."""
+"""One request for one turn: cluster-wide rate limit, retries as workers/retry_policy.py says."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -17,9 +16,9 @@ import together
 from evalfleet.workers.api import Completion, complete, header_number, limit_rpm
 from evalfleet.workers.errors import Decision, classify
 from evalfleet.workers.ratelimit import RateLimitTimeout
+from evalfleet.workers.retry_policy import RetryPolicy
 
 logger = logging.getLogger(__name__)
-MAX_BACKOFF_S = 30.0
 
 
 class Limiter(Protocol):
@@ -77,11 +76,6 @@ class RequestFailed(Exception):
         self.cause = cause
 
 
-def backoff(attempt: int, base_s: float = 1.0, cap_s: float = MAX_BACKOFF_S) -> float:
-    """Exponential backoff with jitter: half to all of base, 2 base, 4 base, ... up to cap."""
-    return float(random.uniform(0.5, 1.0) * min(cap_s, base_s * 2.0**attempt))
-
-
 def estimate_tokens(request: Request) -> int:
     """A cheap upper-side guess for the tokens-per-minute budget (about 4 characters a token)."""
     characters = sum(len(m["content"]) for m in request.messages)
@@ -117,7 +111,7 @@ def ask(
                 )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - classified right here
             decision = classify(exc)
-            if decision not in (Decision.RATE_LIMITED, Decision.TRANSIENT):
+            if not RetryPolicy.retried(decision):
                 raise RequestFailed(decision, exc) from exc
             if attempt == attempts - 1:
                 raise RequestFailed(decision, exc) from exc
@@ -131,9 +125,15 @@ def ask(
                         retry_after, header_number(headers, "x-ratelimit-reset"), limit_rpm(headers)
                     )
                 else:
-                    sleep(retry_after if retry_after is not None else backoff(attempt))
+                    sleep(
+                        retry_after
+                        if retry_after is not None
+                        else RetryPolicy.request_delay(attempt)
+                    )
             else:
-                sleep(backoff(attempt))  # 503s and timeouts do not slow the limiter
+                sleep(
+                    RetryPolicy.request_delay(attempt)
+                )  # 503s and timeouts do not slow the limiter
             continue
         if limiter is not None:
             limiter.on_success(completion.limit_rpm)

@@ -19,6 +19,7 @@ from evalfleet.workers.api import make_client
 from evalfleet.workers.group_commit import GroupCommitWriter
 from evalfleet.workers.ratelimit import LimitKey, RateLimiter
 from evalfleet.workers.requesting import Limiter
+from evalfleet.workers.retry_policy import RetryPolicy
 
 
 class InFlightBound:
@@ -59,6 +60,10 @@ class Resources:
     def __post_init__(self) -> None:
         self.in_flight = InFlightBound(self.concurrency)
         self.writer = GroupCommitWriter(self.sessions)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy.of(self.settings)
 
     def limiter(
         self, base_url: str | None, model: str, rpm: float | None, tpm: float | None

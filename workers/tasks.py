@@ -9,30 +9,19 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from evalfleet.aggregator.aggregate import aggregate_run
+from evalfleet.schema.lifecycle import claim_aggregation
 from evalfleet.schema.models import ItemState
 from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
-from evalfleet.workers.answering import (
-    RetryLater,
-    Work,
-    answer_turns,
-    finish_item,
-    record_retry,
-    start_delivery,
-)
+from evalfleet.workers.answering import RetryLater, answer_turns, finish_item, hand_back
 from evalfleet.workers.app import app
-from evalfleet.workers.completion import claim_aggregation
+from evalfleet.workers.delivery import Work, start_delivery
 from evalfleet.workers.errors import Decision
-from evalfleet.workers.requesting import backoff
 from evalfleet.workers.resources import Resources, get_resources
+from evalfleet.workers.retry_policy import RetryPolicy
 
 logger = logging.getLogger(__name__)
 # Fault injection for the poison-message test only: a worker handling this story dies.
 KILL_ON_STORY = "EVALFLEET_FAULT_KILL_ON_STORY"
-
-
-def backoff_seconds(retries: int, decision: Decision) -> float:
-    """Between Celery retries of an item; rate limits wait longer than transient faults."""
-    return backoff(retries, base_s=5.0 if decision is Decision.RATE_LIMITED else 2.0, cap_s=120.0)
 
 
 @app.task(name=ANSWER_ITEM_TASK, bind=True, max_retries=None)
@@ -56,7 +45,7 @@ def answer_item(self: Any, item_id: int, takeover: bool = False) -> None:
     except DBAPIError as exc:  # the database restarted or is unreachable: try again later
         logger.warning("item %s: database error, retrying: %s", item_id, type(exc).__name__)
         # The lease is still ours: the retry takes it over instead of waiting it out.
-        countdown = backoff_seconds(retries, Decision.TRANSIENT)
+        countdown = RetryPolicy.task_delay(retries, Decision.TRANSIENT)
         raise self.retry(countdown=countdown, kwargs={"takeover": holding}) from exc
     if delivery.run_id is not None:
         enqueue_aggregation_if_last(resources, delivery.run_id)
@@ -72,16 +61,16 @@ def retry_or_fail(
     task: Any, resources: Resources, item_id: int, decision: Decision, reason: str, retries: int
 ) -> None:
     """Fail the item for good once retries run out; otherwise hand it back and retry later."""
-    if retries >= resources.settings.task_max_retries:
+    if resources.retry_policy.task_retries_exhausted(retries):
         error = f"failed after {retries + 1} tries: {reason}"
         logger.error("item %s: %s", item_id, error)
         finish_item(resources.sessions, item_id, ItemState.FAILED, error)
         return
-    countdown = backoff_seconds(retries, decision)
+    countdown = RetryPolicy.task_delay(retries, decision)
     logger.info(
         "item %s: %s, retry %s in %.1fs: %s", item_id, decision, retries + 1, countdown, reason
     )
-    record_retry(resources.sessions, item_id, reason)
+    hand_back(resources.sessions, item_id, reason)
     raise task.retry(countdown=countdown)
 
 
@@ -97,5 +86,5 @@ def aggregate(self: Any, run_id: int) -> None:
         aggregate_run(get_resources().sessions, run_id)
     except DBAPIError as exc:
         raise self.retry(
-            countdown=backoff_seconds(int(self.request.retries), Decision.TRANSIENT)
+            countdown=RetryPolicy.task_delay(int(self.request.retries), Decision.TRANSIENT)
         ) from exc

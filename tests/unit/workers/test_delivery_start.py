@@ -14,7 +14,7 @@ from evalfleet.schema.db import session_scope
 from evalfleet.schema.models import Answer, Item, ItemState, Run, RunState, utcnow
 from evalfleet.schema.payloads import RunConfig
 from evalfleet.schema.settings import Settings
-from evalfleet.workers.answering import start_delivery
+from evalfleet.workers.delivery import start_delivery
 
 STORIES = {
     "s0": ("wikipedia", "Tom had a cat.", [("Who had a cat?", "Tom"), ("What?", "a cat")]),

@@ -1,4 +1,4 @@
-"""API failures are classified once: who retries what (DESIGN.md point 5)."""
+"""API failures are classified once: who retries what (docs/architecture.md, D5)."""
 
 from __future__ import annotations
 

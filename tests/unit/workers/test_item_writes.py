@@ -17,7 +17,8 @@ from evalfleet.schema.payloads import HistoryMode, RunConfig
 from evalfleet.schema.settings import Settings
 from evalfleet.simulator.config import SIM_BASE, SimConfig
 from evalfleet.simulator.server import SimServer
-from evalfleet.workers.answering import answer_turns, start_delivery
+from evalfleet.workers.answering import answer_turns
+from evalfleet.workers.delivery import start_delivery
 from evalfleet.workers.group_commit import GroupCommitWriter
 from evalfleet.workers.resources import Resources
 

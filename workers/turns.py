@@ -1,0 +1,66 @@
+"""One turn of an item: its request, its cache key, and asking it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evalfleet.workers import cache
+from evalfleet.workers.api import Completion
+from evalfleet.workers.delivery import Work
+from evalfleet.workers.prompts import build_messages
+from evalfleet.workers.requesting import CallCounts, Request, RequestFailed, ask
+from evalfleet.workers.resources import Resources
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    turn: int
+    completion: Completion | None
+    failure: RequestFailed | None = None
+    cached: bool = False  # served from the response cache
+    cache_key: str | None = None  # keep the response under this key with the answer
+
+
+def turn_request(work: Work, turn: int, own_answers: dict[int, str]) -> Request:
+    config = work.config
+    return Request(
+        model=work.model,
+        messages=build_messages(work.story_text, work.questions, turn, config.history, own_answers),
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        seed=config.seed,
+    )
+
+
+def turn_cache_key(work: Work, request: Request) -> str | None:
+    """The request's key in the response cache; None when the run does not use the cache."""
+    config = work.config
+    if not config.cache:
+        return None
+    return cache.cache_key(
+        config.base_url, request.model, request.messages, config.generation_params()
+    )
+
+
+def ask_turn(
+    work: Work,
+    resources: Resources,
+    turn: int,
+    request: Request,
+    cache_key: str | None,
+    counts: CallCounts,
+) -> TurnOutcome:
+    """One turn's request (on an API thread, with that thread's client); nothing stored."""
+    config = work.config
+    try:
+        completion = ask(
+            request,
+            resources.client(config.base_url),
+            resources.retry_policy.request_attempts,
+            resources.limiter(config.base_url, work.model, config.rpm, config.tpm),
+            counts,
+            in_flight=resources.in_flight,
+        )
+    except RequestFailed as failure:
+        return TurnOutcome(turn, None, failure)
+    return TurnOutcome(turn, completion, cache_key=cache_key)
