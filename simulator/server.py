@@ -1,88 +1,35 @@
 """A local Together-compatible chat-completions server for tests and benchmarks.
 
-Thread per connection (HTTP/1.1 keep-alive): simulated latency is a sleep, so 64+
+The HTTP layer only: requests go to simulator.handler's SimHandler, which decides every
+answer. Thread per connection (HTTP/1.1 keep-alive): simulated latency is a sleep, so 64+
 concurrent requests cost threads, not CPU. Endpoints: POST /v1/chat/completions,
 GET /v1/models, GET /sim/stats, POST /sim/reset, GET /health.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
-import math
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from evalfleet.simulator import protocol
+from evalfleet.simulator.chat_request import BadRequest
 from evalfleet.simulator.config import SimConfig
-from evalfleet.simulator.conversation import (
-    MessageError,
-    greedy_rng,
-    parse_messages,
-    prompt_tokens,
-    sampling_rng,
-)
-from evalfleet.simulator.faults import FaultInjector
-from evalfleet.simulator.ratelimit import RateDecision, RateLimiter
-from evalfleet.simulator.reader import answer
-from evalfleet.simulator.stats import SimStats
-from evalfleet.simulator.text import approx_tokens
+from evalfleet.simulator.handler import SimHandler, SimRequest, SimResponse, json_response
+from evalfleet.simulator.http_body import read_body
 from evalfleet.startstop import StartStop
 
 __all__ = ["SimServer"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_BODY_BYTES = 32 * 1024 * 1024
 _IDLE_CONNECTION_TIMEOUT_S = 120.0
 # How often the accept loop checks for stop(): the upper bound on stop() latency.
 _POLL_INTERVAL_S = 0.05
-
-
-class _BadRequest(Exception):
-    """The request cannot be served as sent; becomes a 400 with Together's error shape."""
-
-
-@dataclass
-class _Outcome:
-    """What one chat request came to, for the stats."""
-
-    model: str | None = None
-    status: int | None = None
-    fault: str | None = None
-    rate_limited: bool = False
-    recorded: bool = False
-
-
-@dataclass(frozen=True)
-class _ChatRequest:
-    model: str
-    messages: list[Any]
-    temperature: float
-    max_tokens: int | None
-    seed: int | None
-
-
-class _App:
-    """State shared by every handler thread of one server."""
-
-    def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self.faults = FaultInjector(config)
-        self.limiter = RateLimiter(config.rpm_limits(), burst=config.rate_burst)
-        self.stats = SimStats()
-        self.context_lengths = config.context_lengths()
-        self.stopping = threading.Event()
-
-    def reset(self) -> None:
-        self.stats.reset()
-        self.limiter.reset()
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -90,13 +37,13 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 512  # bursts of new connections from many workers at once
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: _App) -> None:
-        self.app = app
+    def __init__(self, address: tuple[str, int], handler: SimHandler) -> None:
+        self.handler = handler
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        super().__init__(address, _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -127,268 +74,49 @@ class _HTTPServer(ThreadingHTTPServer):
             logger.exception("simulator failed on a request from %s", client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _RequestHandler(BaseHTTPRequestHandler):
+    """Adapts one HTTP/1.1 connection to the server's SimHandler."""
+
     protocol_version = "HTTP/1.1"
     server_version = "evalfleet-sim/0.1"
     timeout = _IDLE_CONNECTION_TIMEOUT_S
     # Headers and body go out in two writes; with Nagle on, the client's delayed ACK
     # adds ~40 ms to every keep-alive request.
     disable_nagle_algorithm = True
-    _outcome: _Outcome | None = None
-
-    @property
-    def _app(self) -> _App:
-        return cast(_HTTPServer, self.server).app
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
         logger.debug("%s - " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path == "/v1/models":
-            if self._authorized():
-                config = self._app.config
-                self._send_json(200, protocol.models_body(config.models, self._app.context_lengths))
-            else:
-                self._send_json(401, protocol.invalid_api_key_error())
-        elif path == "/sim/stats":
-            self._send_json(200, self._app.stats.snapshot())
-        elif path == "/health":
-            self._send_json(200, {"status": "ok"})
-        else:
-            self._send_not_found(path)
+        self._serve(b"")
 
     def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
         try:
-            body = self._read_body()
-        except _BadRequest as error:
+            body = read_body(self.headers, self.rfile)
+        except BadRequest as error:
             self.close_connection = True  # the stream position is unknown now
-            self._send_json(400, protocol.error_body(str(error), "invalid_request_error"))
+            self._send(json_response(400, protocol.error_body(str(error), "invalid_request_error")))
             return
-        if path == "/v1/chat/completions":
-            outcome = self._outcome = _Outcome()
-            self._app.stats.begin()
-            try:
-                self._chat(body, outcome)
-            except Exception as error:
-                if isinstance(error, ConnectionError) or outcome.recorded:
-                    raise  # the client is gone or has its answer; handle_error logs it
-                logger.exception("simulator failed to answer for model %s", outcome.model)
-                self._send_json(500, protocol.server_error())
-            finally:
-                self._outcome = None
-                if not outcome.recorded:  # no answer was sent (reset fault, shutdown, error)
-                    self._record(outcome)
-        elif path == "/sim/reset":
-            self._app.reset()
-            self._send_json(200, {"status": "reset"})
-        else:
-            self._send_not_found(path)
+        self._serve(body)
 
-    def _chat(self, body: bytes, outcome: _Outcome) -> None:
-        app = self._app
-        if not self._authorized():
-            self._send_json(401, protocol.invalid_api_key_error())
-            return
-        try:
-            request = _parse_chat_request(body)
-            conversation = parse_messages(request.messages)
-        except (_BadRequest, MessageError) as error:
-            self._send_json(400, protocol.error_body(str(error), "invalid_request_error"))
-            return
-        outcome.model = request.model
-        kind = app.config.models.get(request.model)
-        if kind is None:
-            self._send_json(404, protocol.model_not_found_error(request.model))
-            return
-        tokens_in = prompt_tokens(request.messages)
-        limit = app.context_lengths[request.model]
-        if tokens_in + (request.max_tokens or 0) > limit:
-            too_long = protocol.context_length_error(limit, tokens_in, request.max_tokens or 0)
-            self._send_json(400, too_long)
-            return
-
-        decision = app.limiter.acquire(request.model)
-        if decision is not None and not decision.allowed:
-            outcome.rate_limited = True
-            self._send_rate_limited(request.model, decision)
-            return
-        rate_headers = decision.headers() if decision is not None else {}
-        fault = app.faults.draw_fault()
-        outcome.fault = fault
-        if fault == "429":
-            # Injected 429s answer at once, like a real gateway's limiter.
-            refused = RateDecision(
-                allowed=False,
-                limit_per_s=decision.limit_per_s if decision is not None else 1.0,
-                remaining=0,
-                reset_s=1,
-                retry_after_s=1,
-            )
-            if decision is None:  # no limit configured: state none (x-ratelimit-limit)
-                overloaded = protocol.rate_limit_error(request.model, refused.limit_per_s)
-                self._send_json(429, overloaded, {"retry-after": str(refused.retry_after_s)})
-                return
-            self._send_rate_limited(request.model, refused)
-            return
-
-        if not self._sleep(app.faults.latency_s()):
-            return
-        if fault == "timeout" and not self._sleep(app.config.timeout_s):
-            return
-        if fault == "reset":
+    def _serve(self, body: bytes) -> None:
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            headers.setdefault(name, value)  # the first of repeated headers, as headers.get
+        handler = cast(_HTTPServer, self.server).handler
+        response = handler.handle(SimRequest(self.command, self.path, headers, body))
+        if response is None:
             self.close_connection = True  # hang up without a status line
             return
-        if fault == "503":
-            overloaded = protocol.service_unavailable_error()
-            self._send_json(503, overloaded, rate_headers)
-            return
-        if fault == "500":
-            self._send_json(500, protocol.server_error(), rate_headers)
-            return
-        if fault == "malformed":
-            self._send_bytes(200, protocol.MALFORMED_BODY, rate_headers)
-            return
+        self._send(response)
 
-        content = answer(
-            kind,
-            conversation.story,
-            conversation.question,
-            greedy_rng(request.model, request.messages),
-            request.temperature,
-            history=conversation.history,
-            sampling_rng=(
-                sampling_rng(request.model, request.messages, request.seed, request.temperature)
-                if request.temperature > 0
-                else None
-            ),
-        )
-        if fault == "empty":
-            content = ""
-        finish_reason = "stop"
-        if request.max_tokens is not None and approx_tokens(content) > request.max_tokens:
-            content = " ".join(content.split()[: request.max_tokens])
-            finish_reason = "length"
-        completion = protocol.completion_body(
-            request.model, content, tokens_in, approx_tokens(content), finish_reason
-        )
-        self._send_json(200, completion, rate_headers)
-
-    def _record(self, outcome: _Outcome) -> None:
-        outcome.recorded = True
-        self._app.stats.finish(outcome.model, outcome.status, outcome.fault, outcome.rate_limited)
-
-    def _sleep(self, seconds: float) -> bool:
-        """Wait, waking early on shutdown; False (connection dropped) if stopping."""
-        if seconds > 0:
-            self._app.stopping.wait(seconds)
-        if self._app.stopping.is_set():
-            self.close_connection = True
-            return False
-        return True
-
-    def _authorized(self) -> bool:
-        required = self._app.config.required_api_key
-        if required is None:
-            return True
-        header = self.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        given = key.strip() if scheme.lower() == "bearer" else ""
-        return hmac.compare_digest(given.encode(), required.encode())
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError as error:
-            raise _BadRequest("Content-Length is not a number") from error
-        if not 0 <= length <= _MAX_BODY_BYTES:
-            raise _BadRequest(f"request body must be 0..{_MAX_BODY_BYTES} bytes")
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError as error:
-                raise _BadRequest("malformed chunked body") from error
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks)
-            total += size
-            if total > _MAX_BODY_BYTES:
-                raise _BadRequest(f"request body must be 0..{_MAX_BODY_BYTES} bytes")
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-
-    def _send_rate_limited(self, model: str, decision: RateDecision) -> None:
-        self._send_json(
-            429, protocol.rate_limit_error(model, decision.limit_per_s), decision.headers()
-        )
-
-    def _send_not_found(self, path: str) -> None:
-        error = protocol.error_body(f"Not found: {path}", "invalid_request_error", "not_found")
-        self._send_json(404, error)
-
-    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        self._send_bytes(status, data, headers)
-
-    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-        if self._outcome is not None:
-            # Count before the client can read the answer, so that stats read right
-            # after a response include it.
-            self._outcome.status = status
-            self._record(self._outcome)
-        self.send_response(status, HTTPStatus(status).phrase)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
+    def _send(self, response: SimResponse) -> None:
+        self.send_response(response.status, HTTPStatus(response.status).phrase)
+        for name, value in response.headers.items():
             self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        self.wfile.write(data)
-
-
-def _parse_chat_request(body: bytes) -> _ChatRequest:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _BadRequest(f"request body is not valid JSON: {error}") from error
-    if not isinstance(payload, dict):
-        raise _BadRequest("request body must be a JSON object")
-    model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise _BadRequest("`model` is required and must be a string")
-    messages = payload.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _BadRequest("`messages` is required and must be a non-empty list")
-    if payload.get("stream"):
-        raise _BadRequest("`stream` is not supported by the simulator")
-    temperature = payload.get("temperature")
-    if temperature is None:
-        temperature = 0.0
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, int | float)
-        or not math.isfinite(temperature)
-        or temperature < 0
-    ):
-        raise _BadRequest("`temperature` must be a number >= 0")
-    max_tokens = payload.get("max_tokens")
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        raise _BadRequest("`max_tokens` must be a positive integer")
-    seed = payload.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _BadRequest("`seed` must be an integer")
-    return _ChatRequest(model, messages, float(temperature), max_tokens, seed)
+        self.wfile.write(response.body)
 
 
 class SimServer(StartStop):
@@ -400,8 +128,8 @@ class SimServer(StartStop):
 
     def __init__(self, config: SimConfig) -> None:
         self._config = config
-        self._app = _App(config)
-        self._httpd = _HTTPServer((config.host, config.port), self._app)
+        self._handler = SimHandler(config)
+        self._httpd = _HTTPServer((config.host, config.port), self._handler)
         self._thread: threading.Thread | None = None
         self._serving = False
         self._stopped = False
@@ -457,7 +185,7 @@ class SimServer(StartStop):
         if self._stopped:
             return
         self._stopped = True
-        self._app.stopping.set()
+        self._handler.stop()
         if self._serving:
             self._httpd.shutdown()
         self._httpd.close_connections()
@@ -468,8 +196,8 @@ class SimServer(StartStop):
 
     def stats(self) -> dict[str, Any]:
         """The same counters as GET /sim/stats."""
-        return self._app.stats.snapshot()
+        return self._handler.stats.snapshot()
 
     def reset_stats(self) -> None:
         """Zero the counters and refill the rate-limit buckets (as POST /sim/reset)."""
-        self._app.reset()
+        self._handler.reset()

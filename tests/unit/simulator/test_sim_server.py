@@ -226,7 +226,7 @@ def test_a_crash_inside_the_simulator_answers_500_instead_of_hanging_up(
     def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("reader bug")
 
-    monkeypatch.setattr("evalfleet.simulator.server.answer", broken)
+    monkeypatch.setattr("evalfleet.simulator.handler.answer", broken)
     # When a completion is requested
     reply = httpx.post(
         f"{sim.base_url}/v1/chat/completions", json={"model": BASE, "messages": MESSAGES}
