@@ -1,0 +1,45 @@
+"""Every tuning constant of the rate limiter, each beside its reason
+(docs/architecture.md, "Rate limiter").
+
+The other modules read them as `tuning.NAME` at call time, so a test can patch one here.
+"""
+
+from __future__ import annotations
+
+# A key's state outlives an hour of silence, no more: a cluster restarted within the hour
+# keeps the rate it learned, and a key nobody uses any more does not linger in Redis.
+KEY_TTL_S = 3600
+# Slots are reserved at most this far ahead: a cut or a block reaches the cluster
+# within this delay instead of after the whole queue of waiting threads.
+HORIZON_S = 1.0
+# The rate at a 429 is ~10% over the limit (the provider's burst drains first), so
+# x0.85 lands just under it; x0.5..0.7 (TCP, inspect_ai) would idle 10-20% of the quota.
+DECREASE_FACTOR = 0.85
+# A fresh 429 this soon after the previous block ended means the rate is still far
+# above the limit (>~1.3x: the provider's one-second burst drained within seconds), so
+# the cut goes deeper: from 5x too high, 4 cuts instead of 10.
+DEEP_DECREASE_FACTOR = 0.6
+QUICK_REPEAT_S = 3.0
+CUT_WINDOW_S = 1.0  # at most one cut per window, whatever the number of 429s
+HOLD_AFTER_CUT_S = 2.0  # no growth right after a cut: in-flight requests still count
+# Growth, as a fraction of the rate per second while the rate is what limits throughput:
+# SLOW x (1 + PROBE_ACCELERATION x how far the rate is above the last 429's rate, or
+# above initial_rpm before any 429), at most FAST. Cautious where the limit was (the
+# overshoot before a 429 is ~sqrt(2 x 0.005) = 10%), 10x faster once 90% above it, so
+# an initial_rpm 2x too low is corrected in ~40 s, 5x in ~60 s, 10x in ~70 s.
+SLOW_GROWTH_PER_S = 0.005
+FAST_GROWTH_PER_S = 0.05
+PROBE_ACCELERATION = 10.0
+# A response's x-ratelimit-limit sets the rate just under it (Together: requests per
+# second), and growth stops there.
+ADVERTISED_MARGIN = 0.98
+BUSY_WINDOW_S = 5.0  # callers waited within this window: the limiter is the bottleneck
+MAX_BLOCK_S = 120.0  # a bogus retry-after must not freeze the cluster for hours
+# A reservation that slept longer than this re-checks for a block set meanwhile.
+RECHECK_AFTER_S = 0.005
+# At a high request rate one round trip reserves this process the slots of the next
+# BATCH_SPAN_S, at most MAX_BATCH: a Redis call per request cost 8% of a worker's CPU at
+# 64 requests in flight (bench/throughput.py). A slot left unused for a span is dropped,
+# never sent in a burst; a cut or a block reaches a process's requests within a span.
+BATCH_SPAN_S = 0.05
+MAX_BATCH = 16
