@@ -1,8 +1,8 @@
 """The JSON documents of a fixed run stay what they were: same keys, same order, same values.
 
 The fixtures were written by the code that built the summary as a plain dict; the typed
-summary must serialize to the very same text (what `status --json`, `report --format json`
-and `compare --format json` print)."""
+summary (aggregator/summary_types.py) must serialize to the very same text: what
+`status --json`, `report --format json` and `compare --format json` print."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _documents(tmp_path: Path) -> dict[str, str]:
     first, second = _fixed_run(sessions), _fixed_run(sessions)
     with sessions() as session:
         return {
-            "status": _text(run_summary(session, first)),
+            "status": _text(run_summary(session, first).to_json()),
             "report": _text(report_json(run_report(session, first))),
             "compare": _text(report_json(compare_runs(session, first, second, None, "finetuned"))),
         }
