@@ -11,7 +11,8 @@ from evalfleet.aggregator.aggregate import compute_scores
 from evalfleet.aggregator.paired import compare_models
 from evalfleet.aggregator.report_data import ReportData, build_report, load_story_texts
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
-from evalfleet.aggregator.summary import comparisons_json, failures_json, get_run, model_entry
+from evalfleet.aggregator.summary import dataset_info, failed_questions, get_run, model_summary
+from evalfleet.aggregator.summary_types import CrossRunSummary, RunSide
 from evalfleet.schema.accounting import Usage
 from evalfleet.schema.errors import EvalfleetError
 from evalfleet.schema.models import Run
@@ -82,33 +83,27 @@ def compare_runs(
     ]
     comparison = compare_models(turns, name_a, name_b)
     scores = compute_scores(turns)
-    summary = {
-        "runs": [
-            _run_json(run_1, chosen_a, model_a, name_a),
-            _run_json(run_2, chosen_b, model_b, name_b),
-        ],
-        "state": run_1.state if run_1.state == run_2.state else f"{run_1.state}/{run_2.state}",
-        "error": None,
-        "dataset": {
-            "name": run_1.dataset_name,
-            "split": run_1.dataset_split,
-            "fingerprint": run_1.dataset_fingerprint,
-        },
-        "history": _history(run_1, run_2),
-        "models": {
-            name: model_entry(model, name, scores, _usage(turns, name))
+    failures, failures_total = failed_questions(turns)
+    summary = CrossRunSummary(
+        runs=(
+            RunSide(run_a, chosen_a, model_a, name_a, run_1.state),
+            RunSide(run_b, chosen_b, model_b, name_b, run_2.state),
+        ),
+        state=run_1.state if run_1.state == run_2.state else f"{run_1.state}/{run_2.state}",
+        error=None,
+        dataset=dataset_info(run_1),
+        history=_history(run_1, run_2),
+        models={
+            name: model_summary(model, name, scores, _usage(turns, name))
             for name, model in ((name_a, model_a), (name_b, model_b))
         },
-        **failures_json(turns),
-        "comparison": comparisons_json([comparison]),
-    }
+        failures=failures,
+        failures_total=failures_total,
+        comparisons=(comparison,),
+    )
     stories = load_story_texts(session, run_a)
     title = f"evalfleet: run {run_b} against run {run_a}"
-    return build_report(title, summary, turns, [comparison], stories)
-
-
-def _run_json(run: Run, label: str, model: str, name: str) -> dict[str, object]:
-    return {"run_id": run.id, "label": label, "model": model, "name": name, "state": run.state}
+    return build_report(title, summary, turns, stories)
 
 
 def _history(run_a: Run, run_b: Run) -> str:

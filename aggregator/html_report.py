@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from html import escape
-from typing import Any
 
 from evalfleet.aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
 from evalfleet.aggregator.mcnemar import EM_RIGHT
@@ -21,6 +20,7 @@ from evalfleet.aggregator.paired import (
 from evalfleet.aggregator.plots import Plot, figure_svg, report_plots
 from evalfleet.aggregator.render import headline, verdict_lines
 from evalfleet.aggregator.report_data import ReportData
+from evalfleet.aggregator.summary_types import Summary
 from evalfleet.aggregator.verdict import Verdict, format_ci, format_p, verdict
 
 __all__ = ["render_html"]
@@ -151,14 +151,15 @@ def _verdict_block(comparison: PairedComparison) -> str:
     return "\n".join(parts)
 
 
-def _models_table(summary: dict[str, Any]) -> str:
+def _models_table(summary: Summary) -> str:
     rows = []
-    for label, m in summary["models"].items():
+    for label, m in summary.models.items():
+        s = m.overall
         rows.append(
-            f"<tr><td>{_e(label)}</td><td class='text'>{_e(m['model'])}</td>"
-            f"<td>{m['questions']}</td><td>{m['answered']}</td><td>{m['failed']}</td>"
-            f"<td>{m['scored']}</td><td>{_num(m['em'])}</td><td>{_num(m['f1'])}</td>"
-            f"<td>{m['completion_tokens']:,}</td></tr>"
+            f"<tr><td>{_e(label)}</td><td class='text'>{_e(m.model)}</td>"
+            f"<td>{s.questions}</td><td>{s.answered}</td><td>{s.failed}</td>"
+            f"<td>{s.scored}</td><td>{_num(s.em)}</td><td>{_num(s.f1)}</td>"
+            f"<td>{m.usage.completion_tokens:,}</td></tr>"
         )
     return (
         "<table><thead><tr><th>label</th><th class='text'>model</th><th>questions</th>"
@@ -257,16 +258,16 @@ def _change_section(changes: ChangeLists) -> str:
     return "\n".join(parts)
 
 
-def _left_out(summary: dict[str, Any]) -> str:
-    failures = summary["failures"]
+def _left_out(summary: Summary) -> str:
+    failures = summary.failures
     if not failures:
         return ""
     rows = "".join(
-        f"<tr><td>{_e(f['model'])}</td><td>{_e(f['story'])}</td><td>{f['turn']}</td>"
-        f"<td class='text'>{_e(f['error'])}</td></tr>"
+        f"<tr><td>{_e(f.model)}</td><td>{_e(f.story)}</td><td>{f.turn}</td>"
+        f"<td class='text'>{_e(f.error)}</td></tr>"
         for f in failures
     )
-    more = summary["failures_total"] - len(failures)
+    more = summary.failures_total - len(failures)
     return (
         "<h2>Left out of the scores</h2><p class='note'>Failed API calls are never scored as "
         "wrong answers; these questions are left out of every score.</p>"

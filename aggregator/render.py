@@ -2,49 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from evalfleet.aggregator.paired import FEW_STORIES, FEW_STORIES_NOTE
+from evalfleet.aggregator.paired import (
+    FEW_STORIES,
+    FEW_STORIES_NOTE,
+    GroupComparison,
+    MetricComparison,
+    PairedComparison,
+)
+from evalfleet.aggregator.summary_types import CrossRunSummary, RunSummary, Summary
+from evalfleet.aggregator.verdict import verdict
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _domains(summary: dict[str, Any]) -> list[str]:
-    return sorted({d for m in summary["models"].values() for d in m["domains"]})
+def _domains(summary: Summary) -> list[str]:
+    return sorted({d for m in summary.models.values() for d in m.domains})
 
 
-def title(summary: dict[str, Any]) -> str:
-    if "runs" in summary:
-        a, b = summary["runs"]
-        return f"evalfleet: run {b['run_id']} against run {a['run_id']}"
-    return f"evalfleet run {summary['run_id']}"
+def title(summary: Summary) -> str:
+    if isinstance(summary, CrossRunSummary):
+        a, b = summary.runs
+        return f"evalfleet: run {b.run_id} against run {a.run_id}"
+    assert isinstance(summary, RunSummary)
+    return f"evalfleet run {summary.run_id}"
 
 
-def headline(summary: dict[str, Any]) -> str:
-    dataset = f"{summary['dataset']['name']} ({summary['dataset']['split']})"
-    if "runs" in summary:
-        sides = "; ".join(f"{r['name']} = {r['model']}, {r['state']}" for r in summary["runs"])
-        return f"{dataset}, history {summary['history']}: {sides}"
-    line = f"run {summary['run_id']}: {summary['state']}, {dataset}, history {summary['history']}"
-    return line + (f"\nerror: {summary['error']}" if summary["error"] else "")
+def headline(summary: Summary) -> str:
+    dataset = f"{summary.dataset.name} ({summary.dataset.split})"
+    if isinstance(summary, CrossRunSummary):
+        sides = "; ".join(f"{r.name} = {r.model}, {r.state}" for r in summary.runs)
+        return f"{dataset}, history {summary.history}: {sides}"
+    assert isinstance(summary, RunSummary)
+    line = f"run {summary.run_id}: {summary.state}, {dataset}, history {summary.history}"
+    return line + (f"\nerror: {summary.error}" if summary.error else "")
 
 
-def verdict_lines(summary: dict[str, Any]) -> list[str]:
+def verdict_lines(summary: Summary) -> list[str]:
     """The verdict of every comparison; without one, the plain difference of the means."""
-    comparisons = summary.get("comparison")
-    if comparisons:
-        return [c["verdict"] for c in comparisons.values()]
+    if summary.comparisons:
+        return [verdict(c).line for c in summary.comparisons]
     difference = _difference(summary)
     return [difference] if difference else []
 
 
-def _ci(ci: list[float] | None) -> str:
+def _ci(ci: tuple[float, float] | None) -> str:
     return "-" if ci is None else f"[{ci[0]:+.1f}, {ci[1]:+.1f}]"
 
 
@@ -60,87 +67,99 @@ COMPARISON_COLUMNS = (
 )  # fmt: skip
 
 
-def comparison_rows(comparison: dict[str, Any]) -> list[list[str]]:
+def _delta(metric: MetricComparison) -> str:
+    return f"{metric.difference:+.1f} {_ci(metric.ci)}"
+
+
+def comparison_rows(comparison: PairedComparison) -> list[list[str]]:
     """Per domain then overall: the paired statistics of one comparison, as table cells."""
-    groups = [*comparison["domains"].items(), ("overall", comparison["overall"])]
-    rows = []
-    for domain, g in groups:
-        if g is None:
-            continue
-        f1, em, o = g["f1"], g["em"], g["f1_outcomes"]
-        rows.append(
-            [
-                domain, f"{g['questions']} ({g['stories']})",
-                f"{f1['difference']:+.1f} {_ci(f1['ci'])}", _p(f1["p_value"]),
-                f"{em['difference']:+.1f} {_ci(em['ci'])}", _p(g["mcnemar"]["p_value"]),
-                f"{o['wins']}/{o['ties']}/{o['losses']}",
-            ]
-        )  # fmt: skip
-    return rows
+    groups: list[GroupComparison] = [*comparison.domains]
+    if comparison.overall is not None:
+        groups.append(comparison.overall)
+    return [
+        [
+            g.domain, f"{g.questions} ({g.stories})", _delta(g.f1), _p(g.f1.p_value),
+            _delta(g.em), _p(g.mcnemar.p_value),
+            f"{g.f1_outcomes.wins}/{g.f1_outcomes.ties}/{g.f1_outcomes.losses}",
+        ]
+        for g in groups
+    ]  # fmt: skip
 
 
-def _difference(summary: dict[str, Any]) -> str | None:
+def _few_stories(comparison: PairedComparison) -> bool:
+    return any(g.stories < FEW_STORIES for g in comparison.domains)
+
+
+def _difference(summary: Summary) -> str | None:
     """The second model against the first (the reference), on the questions both answered."""
-    models = list(summary["models"].items())
-    if len(models) < 2 or models[0][1]["em"] is None or models[1][1]["em"] is None:
+    models = list(summary.models.items())
+    if len(models) < 2:
         return None
     (ref_label, ref), (label, other) = models[0], models[1]
+    ref_em, other_em = ref.overall.em, other.overall.em
+    ref_f1, other_f1 = ref.overall.f1, other.overall.f1
+    if ref_em is None or other_em is None or ref_f1 is None or other_f1 is None:
+        return None
     return (
-        f"{label} - {ref_label}: EM {other['em'] - ref['em']:+.1f}, "
-        f"F1 {other['f1'] - ref['f1']:+.1f} on {other['scored']} questions answered by both"
+        f"{label} - {ref_label}: EM {other_em - ref_em:+.1f}, "
+        f"F1 {other_f1 - ref_f1:+.1f} on {other.overall.scored} questions answered by both"
     )
 
 
-def _left_out(summary: dict[str, Any]) -> list[str]:
+def _left_out(summary: Summary) -> list[str]:
     lines = []
-    for label, m in summary["models"].items():
-        if m["questions"] > m["scored"]:
+    for label, m in summary.models.items():
+        s = m.overall
+        if s.questions > s.scored:
             lines.append(
-                f"{label}: {m['questions'] - m['scored']} of {m['questions']} questions left out "
-                f"of the scores ({m['failed']} failed, not scored as wrong)"
+                f"{label}: {s.questions - s.scored} of {s.questions} questions left out "
+                f"of the scores ({s.failed} failed, not scored as wrong)"
             )
-    for f in summary["failures"]:
-        lines.append(f"  failed: {f['model']} story {f['story']} turn {f['turn']}: {f['error']}")
-    if summary["failures_total"] > len(summary["failures"]):
-        lines.append(f"  ... {summary['failures_total'] - len(summary['failures'])} more")
+    for f in summary.failures:
+        lines.append(f"  failed: {f.model} story {f.story} turn {f.turn}: {f.error}")
+    if summary.failures_total > len(summary.failures):
+        lines.append(f"  ... {summary.failures_total - len(summary.failures)} more")
     return lines
 
 
-def render_table(summary: dict[str, Any]) -> Group:
+def render_table(summary: Summary) -> Group:
     models = Table(title="Scores (official CoQA EM/F1, 0-100)")
     for column in ("label", "model", "questions", "answered", "failed", "EM", "F1"):
         models.add_column(column, justify="left" if column in ("label", "model") else "right")
-    for label, m in summary["models"].items():
+    for label, m in summary.models.items():
+        s = m.overall
         models.add_row(
-            label, m["model"], str(m["questions"]), str(m["answered"]), str(m["failed"]),
-            _fmt(m["em"]), _fmt(m["f1"]),
+            label, m.model, str(s.questions), str(s.answered), str(s.failed), _fmt(s.em),
+            _fmt(s.f1),
         )  # fmt: skip
     domains = Table(title="F1 (EM) per source domain")
     domains.add_column("domain")
-    for label in summary["models"]:
+    for label in summary.models:
         domains.add_column(label, justify="right")
     for domain in _domains(summary):
         cells = []
-        for m in summary["models"].values():
-            d = m["domains"].get(domain)
-            cells.append(f"{_fmt(d['f1'])} ({_fmt(d['em'])}) n={d['scored']}" if d else "-")
+        for m in summary.models.values():
+            d = m.domains.get(domain)
+            cells.append(f"{_fmt(d.f1)} ({_fmt(d.em)}) n={d.scored}" if d else "-")
         domains.add_row(domain, *cells)
-    parts: list[Any] = [Text(headline(summary)), models, domains]
-    for label, comparison in (summary.get("comparison") or {}).items():
-        table = Table(title=f"{label} against {comparison['reference']} (paired, per domain)")
+    parts: list[RenderableType] = [Text(headline(summary)), models, domains]
+    for comparison in summary.comparisons:
+        table = Table(
+            title=f"{comparison.other} against {comparison.reference} (paired, per domain)"
+        )
         for column in COMPARISON_COLUMNS:
             table.add_column(column, justify="left" if column == "domain" else "right")
         for row in comparison_rows(comparison):
             table.add_row(*row)
         parts.append(table)
-        if any(d["stories"] < FEW_STORIES for d in comparison["domains"].values()):
+        if _few_stories(comparison):
             parts.append(Text(FEW_STORIES_NOTE, style="dim"))
     parts.extend(Text(line, style="bold") for line in verdict_lines(summary))
     parts.extend(Text(line) for line in _left_out(summary))
     return Group(*parts)
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def render_markdown(summary: Summary) -> str:
     lines = [f"# {title(summary)}", "", headline(summary), ""]
     lines += [f"**{line}**" for line in verdict_lines(summary)]
     lines += [""] if verdict_lines(summary) else []
@@ -148,27 +167,28 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "| label | model | questions | answered | failed | EM | F1 |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for label, m in summary["models"].items():
+    for label, m in summary.models.items():
+        s = m.overall
         lines.append(
-            f"| {label} | `{m['model']}` | {m['questions']} | {m['answered']} | {m['failed']} "
-            f"| {_fmt(m['em'])} | {_fmt(m['f1'])} |"
+            f"| {label} | `{m.model}` | {s.questions} | {s.answered} | {s.failed} "
+            f"| {_fmt(s.em)} | {_fmt(s.f1)} |"
         )
-    labels = list(summary["models"])
+    labels = list(summary.models)
     lines += ["", "## F1 (EM) per source domain", ""]
     lines.append("| domain | " + " | ".join(labels) + " |")
     lines.append("|---|" + "---:|" * len(labels))
     for domain in _domains(summary):
         cells = []
-        for m in summary["models"].values():
-            d = m["domains"].get(domain)
-            cells.append(f"{_fmt(d['f1'])} ({_fmt(d['em'])})" if d else "-")
+        for m in summary.models.values():
+            d = m.domains.get(domain)
+            cells.append(f"{_fmt(d.f1)} ({_fmt(d.em)})" if d else "-")
         lines.append(f"| {domain} | " + " | ".join(cells) + " |")
-    for label, comparison in (summary.get("comparison") or {}).items():
-        lines += ["", f"## {label} against {comparison['reference']}, paired", ""]
+    for comparison in summary.comparisons:
+        lines += ["", f"## {comparison.other} against {comparison.reference}, paired", ""]
         lines.append("| " + " | ".join(COMPARISON_COLUMNS) + " |")
         lines.append("|---|" + "---:|" * (len(COMPARISON_COLUMNS) - 1))
         lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(comparison)]
-        if any(d["stories"] < FEW_STORIES for d in comparison["domains"].values()):
+        if _few_stories(comparison):
             lines += ["", FEW_STORIES_NOTE]
     left_out = _left_out(summary)
     if left_out:

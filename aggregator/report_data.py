@@ -13,6 +13,7 @@ from evalfleet.aggregator.diagnostics import Diagnostics, compute_diagnostics, d
 from evalfleet.aggregator.paired import PairedComparison, compare_all
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.aggregator.summary import get_run, summarize_run
+from evalfleet.aggregator.summary_types import Summary
 from evalfleet.schema.models import Story
 
 __all__ = ["ReportData", "build_report", "load_story_texts", "report_json", "run_report"]
@@ -20,13 +21,16 @@ __all__ = ["ReportData", "build_report", "load_story_texts", "report_json", "run
 
 @dataclass(frozen=True)
 class ReportData:
-    """What every report format renders. `summary` is the JSON-ready summary (with its
-    `comparison` key); `comparisons` and `diagnostics` the same results as typed values."""
+    """What every report format renders: the summary (with its paired comparisons) and the
+    diagnostics."""
 
     title: str
-    summary: dict[str, Any]
-    comparisons: tuple[PairedComparison, ...]
+    summary: Summary
     diagnostics: Diagnostics
+
+    @property
+    def comparisons(self) -> tuple[PairedComparison, ...]:
+        return self.summary.comparisons
 
 
 def load_story_texts(session: Session, run_id: int) -> dict[str, str]:
@@ -37,30 +41,23 @@ def load_story_texts(session: Session, run_id: int) -> dict[str, str]:
 
 def build_report(
     title: str,
-    summary: dict[str, Any],
+    summary: Summary,
     turns: Sequence[ScoredTurn],
-    comparisons: Sequence[PairedComparison],
     stories: dict[str, str],
 ) -> ReportData:
-    return ReportData(
-        title=title,
-        summary=summary,
-        comparisons=tuple(comparisons),
-        diagnostics=compute_diagnostics(turns, stories),
-    )
+    return ReportData(title=title, summary=summary, diagnostics=compute_diagnostics(turns, stories))
 
 
 def run_report(session: Session, run_id: int) -> ReportData:
     """The full report of one run."""
     run = get_run(session, run_id)
     turns = load_scored_turns(session, run_id)
-    comparisons = compare_all(turns)
-    summary = summarize_run(session, run, turns, comparisons)
+    summary = summarize_run(session, run, turns, compare_all(turns))
     return build_report(
-        f"evalfleet run {run_id}", summary, turns, comparisons, load_story_texts(session, run_id)
+        f"evalfleet run {run_id}", summary, turns, load_story_texts(session, run_id)
     )
 
 
 def report_json(report: ReportData) -> dict[str, Any]:
     """The machine form: the summary (with `comparison`) plus `diagnostics`."""
-    return {**report.summary, "diagnostics": diagnostics_to_json(report.diagnostics)}
+    return {**report.summary.to_json(), "diagnostics": diagnostics_to_json(report.diagnostics)}

@@ -1,21 +1,39 @@
-"""A run's state and scores in one JSON-ready object: what status, report and --json print."""
+"""A run's state and scores as one typed summary: what status, report and --json show."""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore, compute_scores
-from evalfleet.aggregator.paired import PairedComparison, compare_all, comparison_to_json
+from evalfleet.aggregator.paired import PairedComparison, compare_all
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
-from evalfleet.aggregator.verdict import verdict
+from evalfleet.aggregator.summary_types import (
+    DatasetInfo,
+    FailedQuestion,
+    ModelSummary,
+    Progress,
+    RunSummary,
+)
 from evalfleet.schema.accounting import Usage, usage_by_label
 from evalfleet.schema.errors import RunNotFoundError
 from evalfleet.schema.models import Item, Result, Run, RunState, as_utc, utcnow
 from evalfleet.schema.payloads import RunConfig
+
+__all__ = [
+    "FAILURES_SHOWN",
+    "dataset_info",
+    "failed_questions",
+    "get_run",
+    "model_summary",
+    "progress",
+    "run_summary",
+    "stored_scores",
+    "summarize_run",
+]
 
 FAILURES_SHOWN = 20
 
@@ -27,10 +45,10 @@ def get_run(session: Session, run_id: int) -> Run:
     return run
 
 
-def run_summary(session: Session, run_id: int) -> dict[str, Any]:
+def run_summary(session: Session, run_id: int) -> RunSummary:
     """Stored results once the run is done; a live computation from the answers before.
 
-    `comparison` holds the paired statistics of every model against the first one.
+    `comparisons` holds the paired statistics of every model against the first one.
     """
     run = get_run(session, run_id)
     turns = load_scored_turns(session, run_id)
@@ -42,7 +60,7 @@ def summarize_run(
     run: Run,
     turns: list[ScoredTurn],
     comparisons: list[PairedComparison],
-) -> dict[str, Any]:
+) -> RunSummary:
     """The summary of a run from its already loaded turns and comparisons."""
     run_id = run.id
     config = RunConfig.model_validate(run.config)
@@ -50,90 +68,75 @@ def summarize_run(
     scores = stored or compute_scores(turns)
     usage = usage_by_label(session, run_id, config.models, config.prices)
     by_label = {
-        label: model_entry(model, label, scores, usage[label])
+        label: model_summary(model, label, scores, usage[label])
         for label, model in config.models.items()
     }
     items = Counter(
         state for (state,) in session.execute(select(Item.state).where(Item.run_id == run_id))
     )
-    return {
-        "run_id": run.id,
-        "state": run.state,
-        "error": run.error,
-        "dataset": {
-            "name": run.dataset_name,
-            "split": run.dataset_split,
-            "fingerprint": run.dataset_fingerprint,
-        },
-        "history": config.history.value,
-        "created_at": run.created_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "items": dict(sorted(items.items())),
-        "progress": progress_json(run, by_label, usage),
-        "models": by_label,
-        **failures_json(turns),
-        "comparison": comparisons_json(comparisons),
-    }
+    failures, failures_total = failed_questions(turns)
+    return RunSummary(
+        run_id=run.id,
+        state=run.state,
+        error=run.error,
+        dataset=dataset_info(run),
+        history=config.history.value,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        item_states=dict(sorted(items.items())),
+        progress=progress(run, by_label, usage),
+        models=by_label,
+        failures=failures,
+        failures_total=failures_total,
+        comparisons=tuple(comparisons),
+    )
 
 
-def model_entry(model: str, label: str, scores: list[DomainScore], usage: Usage) -> dict[str, Any]:
-    """One model's entry of `models`: overall scores, tokens and cost, scores per domain."""
-    overall = next(s for s in scores if s.label == label and s.domain == OVERALL)
-    return {
-        "model": model,
-        **_score_fields(overall),
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "cost_usd": usage.cost_usd,
-        "api_calls": usage.api_calls,
-        "rate_limited": usage.rate_limited,
-        "domains": {
-            s.domain: _score_fields(s) for s in scores if s.label == label and s.domain != OVERALL
-        },
-    }
+def dataset_info(run: Run) -> DatasetInfo:
+    return DatasetInfo(run.dataset_name, run.dataset_split, run.dataset_fingerprint)
 
 
-def progress_json(
-    run: Run, models: dict[str, dict[str, Any]], usage: dict[str, Usage]
-) -> dict[str, Any]:
+def model_summary(model: str, label: str, scores: list[DomainScore], usage: Usage) -> ModelSummary:
+    """One model's overall scores, tokens and cost, and scores per domain."""
+    return ModelSummary(
+        model=model,
+        overall=next(s for s in scores if s.label == label and s.domain == OVERALL),
+        domains={s.domain: s for s in scores if s.label == label and s.domain != OVERALL},
+        usage=usage,
+    )
+
+
+def progress(run: Run, models: Mapping[str, ModelSummary], usage: Mapping[str, Usage]) -> Progress:
     """Live figures for `status`: rates since the run began, and time to go at that rate."""
     end = as_utc(run.finished_at) if run.finished_at else utcnow()
     elapsed = max(1e-3, (end - as_utc(run.created_at)).total_seconds())
-    total = sum(m["questions"] for m in models.values())
-    settled = sum(m["answered"] + m["failed"] for m in models.values())
+    total = sum(m.overall.questions for m in models.values())
+    settled = sum(m.overall.answered + m.overall.failed for m in models.values())
     calls = sum(u.api_calls for u in usage.values())
     limited = sum(u.rate_limited for u in usage.values())
     costs = [u.cost_usd for u in usage.values()]
     per_s = settled / elapsed
-    return {
-        "answered": f"{settled}/{total}",
-        "elapsed_s": round(elapsed, 1),
-        "answers_per_s": round(per_s, 2),
-        "requests_per_s": round(calls / elapsed, 2),
-        "api_calls": calls,
-        "share_429": round(limited / calls, 4) if calls else 0.0,
-        "eta_s": round((total - settled) / per_s, 1) if per_s > 0 and total > settled else 0.0,
-        "cost_usd": None
-        if any(c is None for c in costs)
-        else round(sum(c or 0.0 for c in costs), 6),
-    }
+    return Progress(
+        settled=settled,
+        questions=total,
+        elapsed_s=round(elapsed, 1),
+        answers_per_s=round(per_s, 2),
+        requests_per_s=round(calls / elapsed, 2),
+        api_calls=calls,
+        share_429=round(limited / calls, 4) if calls else 0.0,
+        eta_s=round((total - settled) / per_s, 1) if per_s > 0 and total > settled else 0.0,
+        cost_usd=None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6),
+    )
 
 
-def failures_json(turns: list[ScoredTurn]) -> dict[str, Any]:
+def failed_questions(turns: list[ScoredTurn]) -> tuple[tuple[FailedQuestion, ...], int]:
     """The first failed questions with their errors, and how many failed in all."""
-    failures = [t for t in turns if t.answer is None and t.error is not None]
-    return {
-        "failures": [
-            {"model": t.label, "story": t.story_key, "turn": t.turn, "error": t.error}
-            for t in failures[:FAILURES_SHOWN]
-        ],
-        "failures_total": len(failures),
-    }
-
-
-def comparisons_json(comparisons: list[PairedComparison]) -> dict[str, Any]:
-    """Keyed by the compared (other) label; each with its verdict line."""
-    return {c.other: {"verdict": verdict(c).line, **comparison_to_json(c)} for c in comparisons}
+    failures = [
+        FailedQuestion(t.label, t.story_key, t.turn, t.error)
+        for t in turns
+        if t.answer is None and t.error is not None
+    ]
+    return tuple(failures[:FAILURES_SHOWN]), len(failures)
 
 
 def stored_scores(session: Session, run_id: int) -> list[DomainScore]:
@@ -150,14 +153,3 @@ def stored_scores(session: Session, run_id: int) -> list[DomainScore]:
         )
         for r in session.scalars(select(Result).where(Result.run_id == run_id))
     ]
-
-
-def _score_fields(score: DomainScore) -> dict[str, Any]:
-    return {
-        "questions": score.questions,
-        "answered": score.answered,
-        "failed": score.failed,
-        "scored": score.scored,
-        "em": score.em,
-        "f1": score.f1,
-    }

@@ -162,11 +162,11 @@ def finish(settings: Settings, run_id: int, state: str | None, as_json: bool) ->
     with sessions() as session:
         summary = run_summary(session, run_id)
     if as_json:
-        print_json(summary)
+        print_json(summary.to_json())
     elif state is not None:
         stdout.print(render_table(summary))
     else:
         stdout.print(f"run {run_id} queued: `evalfleet status {run_id}` shows its progress")
     if state is not None and state != "done":
-        stderr.print(f"run {run_id} {state}: {summary['error'] or 'see evalfleet status'}")
+        stderr.print(f"run {run_id} {state}: {summary.error or 'see evalfleet status'}")
         sys.exit(1)

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from evalfleet.aggregator.render import render_table
 from evalfleet.aggregator.summary import run_summary
+from evalfleet.aggregator.summary_types import Progress
 from evalfleet.cli.options import load_settings, print_json, stdout
 from evalfleet.services import open_database
 
 
-def progress_line(progress: dict[str, Any]) -> str:
-    cost = progress["cost_usd"]
+def progress_line(progress: Progress) -> str:
+    cost = progress.cost_usd
     return (
-        f"answered {progress['answered']} in {progress['elapsed_s']:.0f}s, "
-        f"{progress['requests_per_s']:.1f} requests/s, "
-        f"{100 * progress['share_429']:.1f}% answered 429, "
-        f"ETA {progress['eta_s']:.0f}s, cost {'unknown' if cost is None else f'${cost:.4f}'}"
+        f"answered {progress.answered} in {progress.elapsed_s:.0f}s, "
+        f"{progress.requests_per_s:.1f} requests/s, "
+        f"{100 * progress.share_429:.1f}% answered 429, "
+        f"ETA {progress.eta_s:.0f}s, cost {'unknown' if cost is None else f'${cost:.4f}'}"
     )
 
 
@@ -31,8 +30,8 @@ def status(run_id: int, as_json: bool) -> None:
     with sessions() as session:
         summary = run_summary(session, run_id)
     if as_json:
-        print_json(summary)
+        print_json(summary.to_json())
         return
-    stdout.print(f"items: {', '.join(f'{n} {s}' for s, n in summary['items'].items())}")
-    stdout.print(progress_line(summary["progress"]))
+    stdout.print(f"items: {', '.join(f'{n} {s}' for s, n in summary.item_states.items())}")
+    stdout.print(progress_line(summary.progress))
     stdout.print(render_table(summary))

@@ -19,7 +19,7 @@ def test_the_summary_keeps_its_keys_and_adds_the_paired_comparison(tmp_path: Pat
     run_id = three_story_run(sessions)
     # When summarized
     with sessions() as session:
-        summary = run_summary(session, run_id)
+        summary = run_summary(session, run_id).to_json()
     # Then the known keys are all there, and the comparison of finetuned against base
     assert set(summary) >= {
         "run_id", "state", "error", "dataset", "history", "created_at", "finished_at", "items",
