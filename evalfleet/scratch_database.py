@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -24,30 +24,31 @@ class ScratchDatabase:
         return self.libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def wait_for_postgres(admin_url: str, timeout: float = RESTART_WAIT_S) -> None:
+def _while_restarting(action: Callable[[], None], timeout: float, pause_s: float) -> None:
+    """`action`, tried again while the server cannot be reached (a restart), up to `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            psycopg.connect(admin_url, connect_timeout=1).close()
+            action()
             return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(pause_s)
+
+
+def wait_for_postgres(admin_url: str, timeout: float = RESTART_WAIT_S) -> None:
+    _while_restarting(lambda: psycopg.connect(admin_url, connect_timeout=1).close(), timeout, 0.2)
 
 
 def _admin(admin_url: str, sql: str) -> None:
     """One statement as the admin user, retried while the server restarts."""
-    deadline = time.monotonic() + RESTART_WAIT_S
-    while True:
-        try:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(sql.encode())
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+
+    def execute() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.encode())
+
+    _while_restarting(execute, RESTART_WAIT_S, 1.0)
 
 
 def database_url(admin_url: str, name: str) -> str:
