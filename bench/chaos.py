@@ -13,37 +13,35 @@ of the expected count. Prints progress lines, then one JSON object as the last l
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import redis
 from celery import Celery
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from evalfleet.fleet import Worker, WorkerFleet, child_env, evalfleet_command
 from evalfleet.producer.loaders.registry import load_dataset_spec
+from evalfleet.scratch_database import fresh_database, wait_for_postgres
 from evalfleet.simulator.config import DEMO_MODELS, SimConfig
 from evalfleet.simulator.server import SimServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
 MODELS = DEMO_MODELS
-OURS = ("EVALFLEET_", "TOGETHER_")  # settings the workers get from this script only
 SIM_TIMEOUT_S = 3.0  # the simulator's "timeout" fault holds a request this long
 RECOVERY = {
     "EVALFLEET_API_TIMEOUT_S": "1.5",  # under SIM_TIMEOUT_S: timeouts are the client's
@@ -60,22 +58,7 @@ def log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# --- services: a fresh database, an empty Redis database number ---------------------------
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new PostgreSQL database (SQLAlchemy URL, psycopg 3), dropped on exit."""
-    name = f"evalfleet_chaos_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        server = admin_url.split("?")[0].rsplit("/", 1)[0]
-        yield server.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
-    finally:
-        wait_for_postgres(admin_url)
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+# --- services: an empty Redis database number -------------------------------------------------
 
 
 def empty_redis_db(server_url: str) -> str:
@@ -101,69 +84,28 @@ def limiter_state(broker_url: str) -> dict[str, dict[str, float]]:
     }
 
 
-def wait_for_postgres(admin_url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            psycopg.connect(admin_url, connect_timeout=1).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 # --- workers and the CLI ---------------------------------------------------------------------
 
 
-class Workers:
-    """`evalfleet worker` processes (threads pool), each with its own name and log."""
+def busiest(workers: WorkerFleet, celery: Celery) -> tuple[Worker, int]:
+    """The live worker running the most tasks (Celery's inspect; ties: the oldest)."""
+    active = celery.control.inspect(timeout=1.0).active() or {}
+    running = {host.split("@")[0]: len(tasks) for host, tasks in active.items()}
+    worker = max(workers.alive(), key=lambda worker: running.get(worker.name, 0))
+    return worker, running.get(worker.name, 0)
 
-    def __init__(self, env: dict[str, str], concurrency: int, log_dir: Path) -> None:
-        self.env, self.concurrency, self.log_dir = env, concurrency, log_dir
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.celery = Celery(broker=env["EVALFLEET_BROKER_URL"], set_as_current=False)
 
-    def start(self) -> None:
-        name = f"chaos{len(self.processes)}"
-        command = [sys.executable, "-m", "evalfleet.cli.main", "worker", "--pool", "threads",
-                   "--concurrency", str(self.concurrency), "--hostname", f"{name}@%h"]  # fmt: skip
-        with (self.log_dir / f"{name}.log").open("ab") as out:
-            self.processes[name] = subprocess.Popen(
-                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def alive(self) -> list[str]:
-        return [name for name, process in self.processes.items() if process.poll() is None]
-
-    def busiest(self) -> tuple[str, int]:
-        """The live worker running the most tasks (Celery's inspect; ties: the oldest)."""
-        active = self.celery.control.inspect(timeout=1.0).active() or {}
-        running = {host.split("@")[0]: len(tasks) for host, tasks in active.items()}
-        name = max(self.alive(), key=lambda name: running.get(name, 0))
-        return name, running.get(name, 0)
-
-    def kill_one(self) -> None:
-        """SIGKILL the busiest live worker and start a replacement, so the count stays."""
-        victim, tasks = self.busiest()
-        log(f"SIGKILL {victim} ({tasks} tasks running)")
-        self.processes[victim].send_signal(signal.SIGKILL)
-        self.processes[victim].wait()
-        self.start()
-
-    def stop(self) -> None:
-        for name in self.alive():
-            self.processes[name].terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+def kill_one(workers: WorkerFleet, celery: Celery) -> None:
+    """SIGKILL the busiest live worker and start a replacement, so the count stays."""
+    victim, tasks = busiest(workers, celery)
+    log(f"SIGKILL {victim.name} ({tasks} tasks running)")
+    workers.kill(victim)
+    workers.start_more(1)
 
 
 def evalfleet(args: list[str], env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "evalfleet.cli.main", *args],
+        evalfleet_command(*args),
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -327,27 +269,29 @@ def main() -> None:
                        fault_503=0.05, fault_timeout=0.02, timeout_s=SIM_TIMEOUT_S)  # fmt: skip
     clean = SimConfig(seed=args.seed, latency_ms_mean=args.latency_ms)
     log(f"{expected} answers expected; broker {broker_url}; logs in {log_dir}")
-    with fresh_database(args.postgres) as database_url:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(OURS)},
+    with fresh_database(args.postgres, "evalfleet_chaos_") as database:
+        # The workers get these settings from this script only, none from its environment.
+        env = child_env({
             **RECOVERY,
             "EVALFLEET_LEASE_S": str(args.lease_s),
-            "EVALFLEET_DATABASE_URL": database_url,
+            "EVALFLEET_DATABASE_URL": database.url,
             "EVALFLEET_BROKER_URL": broker_url,
             "EVALFLEET_QUEUE": f"evalfleet-chaos-{uuid.uuid4().hex[:8]}",
-        }
-        engine = create_engine(database_url, pool_pre_ping=True)
-        workers = Workers(env, args.concurrency, log_dir)
+        }, clean=True)  # fmt: skip
+        engine = create_engine(database.url, pool_pre_ping=True)
+        workers = WorkerFleet(
+            args.workers, args.concurrency, env, log_dir, name="chaos", pool="threads"
+        )
+        celery = Celery(broker=broker_url, set_as_current=False)
         actions: dict[str, Callable[[], object]] = {
-            "kill": workers.kill_one,
+            "kill": partial(kill_one, workers, celery),
             "redis_flush": lambda: redis.Redis.from_url(broker_url).flushdb(),
             "postgres_restart": lambda: restart_postgres(args.postgres),
         }
         plan = fault_plan(args.kills, args.flushes, args.pg_restarts)
         try:
             evalfleet(["db", "upgrade"], env)
-            for _ in range(args.workers):
-                workers.start()
+            workers.start()
             chaos = timed_run(faulty, env, args, engine, expected, plan, actions)
             outcome = measure(engine, chaos.run_id, expected)
             log(f"chaos run {chaos.run_id} {outcome['state']} in {chaos.wall_s}s; now fault-free")

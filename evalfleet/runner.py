@@ -11,7 +11,8 @@ from pathlib import Path
 from celery import Celery
 from rich.console import Console
 
-from evalfleet.embedded import EmbeddedRedis, LocalWorkers
+from evalfleet.embedded import EmbeddedRedis
+from evalfleet.fleet import WorkerFleet, child_env
 from evalfleet.producer.create_run import create_run
 from evalfleet.producer.dataset import Dataset
 from evalfleet.producer.enqueue import enqueue_pending
@@ -42,7 +43,7 @@ class RunOutcome:
 @contextlib.contextmanager
 def broker_for(
     settings: Settings, local: LocalCluster
-) -> Iterator[tuple[Celery, LocalWorkers | None]]:
+) -> Iterator[tuple[Celery, WorkerFleet | None]]:
     """The configured broker; without one, an embedded Redis with local workers on it."""
     if settings.broker_url:
         yield open_broker(settings, settings.broker_url), None
@@ -55,7 +56,9 @@ def broker_for(
         }
         if settings.together_base_url:
             env["TOGETHER_BASE_URL"] = settings.together_base_url
-        with LocalWorkers(local.workers, local.concurrency, env, local.log_dir) as workers:
+        # The user's own settings (an API key, a limiter's rate) reach the workers too.
+        fleet = WorkerFleet(local.workers, local.concurrency, child_env(env), local.log_dir)
+        with fleet as workers:
             yield open_broker(settings, redis.url), workers
 
 

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from evalfleet.embedded import EmbeddedRedis
+from evalfleet.scratch_database import fresh_database
 
 MACHINE_REDIS = "redis://127.0.0.1:6379/0"
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -76,14 +77,8 @@ def postgres_admin() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_admin: str) -> Iterator[str]:
     """A fresh, empty database for one test (SQLAlchemy URL, psycopg 3 driver)."""
-    name = f"evalfleet_it_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = postgres_admin.partition("?")
-    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    yield url.replace("postgresql://", "postgresql+psycopg://", 1)
-    with psycopg.connect(postgres_admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_admin, "evalfleet_it_") as database:
+        yield database.url
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-"""Helpers for integration tests: run the CLI, start and stop workers, watch a run in SQL."""
+"""Helpers for integration tests: run the CLI, the environment of a fleet, watch a run in SQL
+(the workers themselves: evalfleet.fleet.WorkerFleet)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from evalfleet.fleet import child_env, evalfleet_command
 from evalfleet.schema.models import Answer, Item, Run
 from evalfleet.simulator.config import DEMO_MODELS
 
@@ -21,16 +21,14 @@ MODELS = DEMO_MODELS
 def evalfleet(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> Any:
     """Run the CLI as a user would; returns the completed process."""
     return subprocess.run(
-        [sys.executable, "-m", "evalfleet.cli.main", *args],
+        evalfleet_command(*args),
         env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """The test process's environment without any evalfleet or Together settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVALFLEET_", "TOGETHER_"))}
-    env.update(overrides)
-    return env
+    return child_env(overrides, clean=True)
 
 
 def fleet_env(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fleet import evalfleet, fleet_env, run_args
 
-from evalfleet.embedded import LocalWorkers
+from evalfleet.fleet import WorkerFleet
 from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
 from evalfleet.simulator.server import SimServer
 
@@ -29,7 +29,7 @@ def test_a_repeated_run_is_served_from_the_cache_and_models_never_share_entries(
     with SimServer(SimConfig()) as sim:
         env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with LocalWorkers(1, 8, env, tmp_path / "logs"):
+        with WorkerFleet(1, 8, env, tmp_path / "logs"):
             # Given a first run of two models
             first = evalfleet(
                 run_args(dataset, "--limit", STORIES, "--wait", "--json"), env, tmp_path
@@ -84,7 +84,7 @@ def test_a_budget_stops_starting_work_once_spent(
     with SimServer(SimConfig()) as sim:
         env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with LocalWorkers(1, 1, env, tmp_path / "logs"):
+        with WorkerFleet(1, 1, env, tmp_path / "logs"):
             # Given a budget far below what 20 stories cost, at $1,000 per million tokens
             args = ["--price", f"{SIM_BASE}=1000,1000", "--price",
                     f"{SIM_FINETUNED}=1000,1000", "--budget", "1", "--no-cache"]  # fmt: skip

@@ -4,10 +4,6 @@ simulator, with workers killed, Redis emptied, and the API failing in every way 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +11,8 @@ import pytest
 import redis
 from fleet import MODELS, RunWatcher, evalfleet, fleet_env, logs, run_args
 
-from evalfleet.embedded import EmbeddedRedis, LocalWorkers, free_port
+from evalfleet.embedded import EmbeddedRedis
+from evalfleet.fleet import WorkerFleet, free_port
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.simulator.config import SimConfig
 from evalfleet.simulator.server import SimServer
@@ -82,11 +79,11 @@ def test_a_worker_killed_mid_task_loses_nothing_and_stored_turns_are_not_asked_a
     # Given two workers answering at 60 ms a request
     with SimServer(SimConfig(latency_ms_mean=60)) as sim:
         env = env_for(sim)
-        with LocalWorkers(2, 4, env, tmp_path / "logs") as workers:
+        with WorkerFleet(2, 4, env, tmp_path / "logs") as workers:
             run_id = start_run(dataset, env, tmp_path)
             watcher.wait_for_answers(run_id, 30)
             # When one worker is killed with SIGKILL in the middle of its tasks
-            workers.processes[0].send_signal(signal.SIGKILL)
+            workers.kill(workers.workers[0])
             state = watcher.wait_for(run_id)
         requests = sim.stats()["requests_total"]
     # Then every question is answered exactly once, and only the killed worker's unstored
@@ -108,7 +105,7 @@ def test_a_run_survives_redis_restarted_empty(
         recovery = {**FAST_RECOVERY, "EVALFLEET_SWEEP_INTERVAL_S": "0"}
         env = fleet_env(postgres_url, broker.url, queue_name, sim.base_url, **recovery)
         run_id = start_run(dataset, env, tmp_path)
-        with LocalWorkers(1, 4, env, tmp_path / "logs"):
+        with WorkerFleet(1, 4, env, tmp_path / "logs"):
             watcher.wait_for_answers(run_id, 20)
             # When every queued message is lost
             redis.Redis.from_url(broker.url).flushall()
@@ -132,7 +129,7 @@ def test_api_faults_are_retried_and_the_scores_equal_a_fault_free_run(
     )  # fmt: skip
     with SimServer(faults) as sim:
         env = env_for(sim, EVALFLEET_REQUEST_ATTEMPTS="6", EVALFLEET_API_TIMEOUT_S="1")
-        with LocalWorkers(2, 8, env, tmp_path / "logs"):
+        with WorkerFleet(2, 8, env, tmp_path / "logs"):
             run_id = start_run(dataset, env, tmp_path, "--no-cache")
             state = watcher.wait_for(run_id, timeout=240)
         injected = sim.stats()["faults"]
@@ -143,7 +140,7 @@ def test_api_faults_are_retried_and_the_scores_equal_a_fault_free_run(
     # And the scores are those of a run on a fault-free simulator (it is deterministic)
     with SimServer(SimConfig()) as clean_sim:
         env = env_for(clean_sim)
-        with LocalWorkers(1, 4, env, tmp_path / "logs-clean"):
+        with WorkerFleet(1, 4, env, tmp_path / "logs-clean"):
             clean_id = start_run(dataset, env, tmp_path, "--no-cache")
             assert watcher.wait_for(clean_id) == "done"
     faulty = evalfleet(["report", str(run_id), "--format", "json"], env, tmp_path).stdout
@@ -162,7 +159,7 @@ def test_an_item_that_exhausts_its_retries_fails_with_its_error_and_retry_reruns
         env = env_for(
             sim, EVALFLEET_REQUEST_ATTEMPTS="2", EVALFLEET_TASK_MAX_RETRIES="1",
         )  # fmt: skip
-        with LocalWorkers(1, 16, env, tmp_path / "logs"):
+        with WorkerFleet(1, 16, env, tmp_path / "logs"):
             run_id = start_run(dataset, env, tmp_path)
             # When every retry is spent
             state = watcher.wait_for(run_id, timeout=120)
@@ -173,7 +170,7 @@ def test_an_item_that_exhausts_its_retries_fails_with_its_error_and_retry_reruns
     assert all("503" in (i.last_error or "") for i in items), [i.last_error for i in items]
     # And once the API recovers, `evalfleet retry` completes the run
     with SimServer(SimConfig(port=port)) as sim:
-        with LocalWorkers(1, 16, env, tmp_path / "logs-retry"):
+        with WorkerFleet(1, 16, env, tmp_path / "logs-retry"):
             retried = evalfleet(["retry", str(run_id)], env, tmp_path)
             assert retried.returncode == 0, retried.stderr
             assert watcher.wait_for(run_id) == "done"
@@ -192,18 +189,9 @@ def test_a_poison_message_is_stopped_after_a_bounded_number_of_deliveries(
             sim, EVALFLEET_FAULT_KILL_ON_STORY="0", EVALFLEET_MAX_ATTEMPTS="3",
             EVALFLEET_LEASE_S="1",
         )  # fmt: skip
-        log = (tmp_path / "worker.log").open("wb")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "evalfleet.cli.main", "worker", "--pool", "prefork",
-             "--concurrency", "2"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
+        with WorkerFleet(1, 2, env, tmp_path, name="worker", pool="prefork"):
             run_id = start_run(dataset, env, tmp_path)
             state = watcher.wait_for(run_id, timeout=120)
-        finally:
-            worker.terminate()
-            worker.wait(30)
     # Then both items of that story failed with the reason, and the rest were answered
     assert state == "done", logs(tmp_path)
     failed = [i for i in watcher.items(run_id) if i.state == "failed"]
@@ -218,7 +206,7 @@ def test_a_bad_key_stops_the_run_early_with_one_clear_message(
     # Given an API that wants another key
     with SimServer(SimConfig(required_api_key="the-right-key")) as sim:
         env = env_for(sim, TOGETHER_API_KEY="a-wrong-key-0000")
-        with LocalWorkers(1, 2, env, tmp_path / "logs"):
+        with WorkerFleet(1, 2, env, tmp_path / "logs"):
             upgraded = evalfleet(["db", "upgrade"], env, tmp_path)
             assert upgraded.returncode == 0
             # When the user runs and waits
@@ -236,7 +224,7 @@ def test_an_unknown_model_fails_fast_and_the_other_model_is_unaffected(
 ) -> None:
     with SimServer(SimConfig()) as sim:
         env = env_for(sim)
-        with LocalWorkers(1, 4, env, tmp_path / "logs"):
+        with WorkerFleet(1, 4, env, tmp_path / "logs"):
             # Given a fine-tuned model name the API does not know
             models = {"base": MODELS["base"], "finetuned": "me/no-such-model"}
             assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
@@ -259,11 +247,10 @@ def test_a_worker_stopped_with_sigterm_finishes_or_hands_back_its_tasks(
 ) -> None:
     with SimServer(SimConfig(latency_ms_mean=60)) as sim:
         env = env_for(sim)
-        with LocalWorkers(2, 4, env, tmp_path / "logs") as workers:
+        with WorkerFleet(2, 4, env, tmp_path / "logs") as workers:
             run_id = start_run(dataset, env, tmp_path)
             watcher.wait_for_answers(run_id, 30)
-            os.kill(workers.processes[0].pid, signal.SIGTERM)  # a warm shutdown
-            assert workers.processes[0].wait(60) == 0
+            assert workers.workers[0].stop(timeout=60) == 0  # SIGTERM: a warm shutdown
             state = watcher.wait_for(run_id)
         requests = sim.stats()["requests_total"]
     assert state == "done", logs(tmp_path)
@@ -277,7 +264,7 @@ def test_a_story_longer_than_the_context_fails_its_questions_with_the_reason_uns
     # Given a model whose context holds the shorter stories of the sample but not the longer
     with SimServer(SimConfig(context_length=420)) as sim:
         env = env_for(sim)
-        with LocalWorkers(1, 8, env, tmp_path / "logs"):
+        with WorkerFleet(1, 8, env, tmp_path / "logs"):
             assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
             # When the user runs and waits
             result = evalfleet(

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.metrics import score_turn
-from evalfleet.embedded import LocalWorkers
+from evalfleet.fleet import WorkerFleet
 from evalfleet.schema.models import Answer, Question, Result, Run, Story
 from evalfleet.simulator.config import SimConfig
 from evalfleet.simulator.server import SimServer
@@ -85,7 +85,7 @@ def test_two_workers_on_postgres_and_redis_answer_every_question_exactly_once(
         env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         upgraded = evalfleet(["db", "upgrade"], env, tmp_path)
         assert upgraded.returncode == 0, upgraded.stderr
-        with LocalWorkers(2, 4, env, tmp_path / "logs"):
+        with WorkerFleet(2, 4, env, tmp_path / "logs"):
             # When a user runs both models over the 20 stories and waits
             result = evalfleet(run_args(dataset, "--wait", "--json"), env, tmp_path)
         stats = sim.stats()

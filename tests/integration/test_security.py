@@ -13,7 +13,7 @@ import redis
 from fleet import evalfleet, fleet_env, logs, run_args
 from sqlalchemy import MetaData, create_engine, select
 
-from evalfleet.embedded import LocalWorkers
+from evalfleet.fleet import WorkerFleet
 from evalfleet.simulator.config import SimConfig
 from evalfleet.simulator.server import SimServer
 
@@ -79,10 +79,10 @@ def test_the_api_key_is_nowhere_but_in_the_workers_environment(
         env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url, TOGETHER_API_KEY=KEY)
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
         # When one run succeeds, and one is refused for a wrong key
-        with LocalWorkers(1, 4, env, tmp_path / "logs"):
+        with WorkerFleet(1, 4, env, tmp_path / "logs"):
             good = evalfleet(run_args(dataset, "--wait", "--json"), env, tmp_path)
         bad_env = {**env, "TOGETHER_API_KEY": WRONG_KEY}
-        with LocalWorkers(1, 2, bad_env, tmp_path / "logs-wrong"):
+        with WorkerFleet(1, 2, bad_env, tmp_path / "logs-wrong"):
             bad = evalfleet(run_args(dataset, "--wait", "--no-cache"), bad_env, tmp_path)
     assert good.returncode == 0, good.stderr + logs(tmp_path)
     assert bad.returncode != 0 and "the API refused the key" in bad.stderr + bad.stdout
