@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ENTRY = "from evalfleet.cli.main import cli; cli()"
+ENTRY = ["-m", "evalfleet"]  # evalfleet/__main__.py calls the `cli` the script calls
 HEAVY = {"numpy", "matplotlib", "scipy", "celery", "sqlalchemy", "together", "datasets"}
 # One line per imported module: "import time: SELF | CUMULATIVE | <indent>NAME".
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", re.MULTILINE)
@@ -27,7 +27,7 @@ def _top_level(importtime_output: str) -> set[str]:
 def imported_by(args: list[str], cwd: Path) -> set[str]:
     """The top-level packages `evalfleet ARGS` imports, read from `python -X importtime`."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", ENTRY, *args],
+        [sys.executable, "-X", "importtime", *ENTRY, *args],
         cwd=cwd, env=_environment(cwd), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -55,7 +55,7 @@ def test_status_imports_neither_the_broker_nor_migrations_nor_plots(tmp_path: Pa
 def test_the_running_simulator_imports_no_numpy_matplotlib_or_celery(tmp_path: Path) -> None:
     # Given `evalfleet sim` started on a free port
     process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-c", ENTRY, "sim", "--port", "0"],
+        [sys.executable, "-X", "importtime", *ENTRY, "sim", "--port", "0"],
         cwd=tmp_path, env=_environment(tmp_path), stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
