@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from celery import Celery
 from sqlalchemy import inspect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from evalfleet.producer.enqueue import check_broker
 from evalfleet.schema.db import check_connection, make_engine, make_sessionmaker
 from evalfleet.schema.errors import ConfigurationError
-from evalfleet.schema.migrate import upgrade
-from evalfleet.schema.queue import make_celery
 from evalfleet.schema.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 
 def open_database(settings: Settings, migrate: bool = False) -> sessionmaker[Session]:
     """Sessions on the configured database; `migrate` first brings its schema up to date."""
     url = settings.effective_database_url
     if migrate:
+        from evalfleet.schema.migrate import upgrade  # alembic: only for the commands that write
+
         upgrade(url)
     else:
         database = make_url(url).database
@@ -45,6 +47,10 @@ def require_broker_url(settings: Settings, why: str) -> str:
 
 
 def open_broker(settings: Settings, broker_url: str) -> Celery:
+    # Celery and kombu only for the commands that talk to the workers (not status or report).
+    from evalfleet.producer.enqueue import check_broker
+    from evalfleet.schema.queue import make_celery
+
     celery = make_celery(settings, broker_url)
     check_broker(celery)
     return celery

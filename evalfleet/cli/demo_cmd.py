@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
 from evalfleet.cli.options import load_settings, stdout
 from evalfleet.cli.run_cmd import finish
+from evalfleet.producer.demo_set import load_demo_set
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.runner import LocalCluster, execute_run
 from evalfleet.schema.payloads import HistoryMode, RunConfig
 from evalfleet.simulator.config import DEMO_MODELS
-
-# The real CoQA sample the project is developed with; elsewhere the hub set is used.
-SHARED_SAMPLE = (
-    Path(__file__).resolve().parents[2].parent / "shared/data/coqa/coqa-validation-first20.jsonl"
-)  # noqa: E501
 
 
 @click.command()
 @click.option(
     "--dataset",
     default=None,
-    help="Default: ../shared/data's 20-story CoQA sample if present, else 'coqa'.",
+    help="Default: the 8-story CoQA demo set inside the package. Else 'coqa' (the Hugging "
+    "Face hub) or a .jsonl/.json/.parquet file.",
 )
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option(
@@ -38,8 +34,10 @@ def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
     from evalfleet.simulator.config import SimConfig
     from evalfleet.simulator.server import SimServer
 
-    dataset = dataset or (str(SHARED_SAMPLE) if SHARED_SAMPLE.exists() else "coqa")
-    data = load_dataset_spec(dataset, split="validation", limit=limit)
+    if dataset is None:
+        data = load_demo_set(limit)
+    else:
+        data = load_dataset_spec(dataset, split="validation", limit=limit)
     with SimServer(
         SimConfig(latency_ms_mean=latency_ms, latency_distribution="exponential")
     ) as sim:
@@ -51,7 +49,7 @@ def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
             base_url=sim.base_url,
         )
         stdout.print(
-            f"demo: {dataset} ({len(data.stories)} stories) on the simulator at {sim.base_url}, "
+            f"demo: {data.name} ({len(data.stories)} stories) on the simulator at {sim.base_url}, "
             f"database {settings.effective_database_url}"
         )
         outcome = execute_run(

@@ -1,4 +1,4 @@
-"""The `evalfleet` command: one subcommand per module in this package."""
+"""The `evalfleet` command: one subcommand per module in this package, imported when used."""
 
 from __future__ import annotations
 
@@ -8,22 +8,58 @@ from typing import Any
 
 import click
 
-from evalfleet.cli.compare_cmd import compare
-from evalfleet.cli.db_cmd import db
-from evalfleet.cli.demo_cmd import demo
-from evalfleet.cli.export_cmd import export
-from evalfleet.cli.reconcile_cmd import reconcile
-from evalfleet.cli.report_cmd import report
-from evalfleet.cli.retry_cmd import retry
-from evalfleet.cli.run_cmd import run
-from evalfleet.cli.sim_cmd import sim
-from evalfleet.cli.status_cmd import status
-from evalfleet.cli.worker_cmd import worker
+from evalfleet.cli.lazy_group import LazyCommand, LazyGroup
 from evalfleet.schema.errors import EvalfleetError
 from evalfleet.schema.startup_gc import freeze_startup_objects
 
+# Each help is the first sentence of the command's docstring (a unit test holds them equal).
+COMMANDS: dict[str, LazyCommand] = {
+    "run": LazyCommand(
+        "evalfleet.cli.run_cmd:run",
+        "Evaluate models on a QA data set: one task per (story, model).",
+    ),
+    "worker": LazyCommand(
+        "evalfleet.cli.worker_cmd:worker",
+        "Consume tasks from EVALFLEET_BROKER_URL and write answers to the database.",
+    ),
+    "status": LazyCommand(
+        "evalfleet.cli.status_cmd:status",
+        "Show a run's state, answered and failed questions per model, and scores so far.",
+    ),
+    "report": LazyCommand(
+        "evalfleet.cli.report_cmd:report",
+        "Report a run: the verdict (paired statistics), EM/F1 per model and source domain.",
+    ),
+    "compare": LazyCommand(
+        "evalfleet.cli.compare_cmd:compare",
+        "Compare two runs over the same data (two checkpoints, two prompts): run B's model "
+        "against run A's, question by question.",
+    ),
+    "export": LazyCommand(
+        "evalfleet.cli.export_cmd:export",
+        "One JSON object per (model, question): answer, references, EM/F1 (0-1), tokens, error.",
+    ),
+    "reconcile": LazyCommand(
+        "evalfleet.cli.reconcile_cmd:reconcile",
+        "Re-send every open item of a run that no worker holds and no message names.",
+    ),
+    "retry": LazyCommand(
+        "evalfleet.cli.retry_cmd:retry",
+        "Re-run the failed items and failed questions of a run (nothing answered is re-asked).",
+    ),
+    "sim": LazyCommand(
+        "evalfleet.cli.sim_cmd:sim",
+        "Serve POST /v1/chat/completions and GET /v1/models like the Together API.",
+    ),
+    "demo": LazyCommand(
+        "evalfleet.cli.demo_cmd:demo",
+        "Run a base-vs-fine-tuned eval on the local simulator and print the report.",
+    ),
+    "db": LazyCommand("evalfleet.cli.db_cmd:db", "Database schema commands."),
+}
 
-class EvalfleetGroup(click.Group):
+
+class EvalfleetGroup(LazyGroup):
     """Domain errors become one clean line and exit code 1 at the edge."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -33,7 +69,7 @@ class EvalfleetGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-@click.group(cls=EvalfleetGroup)
+@click.group(cls=EvalfleetGroup, lazy_commands=COMMANDS)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level to stderr.")
 def cli(verbose: bool) -> None:
     """Is the fine-tuned model better than its base model? QA evaluation on Celery workers."""
@@ -42,11 +78,10 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    freeze_startup_objects()  # everything imported: collections scan only the command's objects
+    # click resolves (imports) the subcommand before this callback runs: everything the
+    # command's module imported is frozen too, and collections scan only the command's objects.
+    freeze_startup_objects()
 
-
-for command in (run, worker, status, report, compare, export, reconcile, retry, sim, demo, db):
-    cli.add_command(command)
 
 if __name__ == "__main__":
     cli()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from evalfleet.schema.settings import Settings
+if TYPE_CHECKING:
+    from evalfleet.schema.settings import Settings
 
 # Progress and tables go to stderr when stdout carries JSON, so pipes stay parseable.
 stdout = Console()
@@ -20,4 +21,7 @@ def print_json(value: Any) -> None:
 
 
 def load_settings() -> Settings:
+    # pydantic-settings is imported here: `evalfleet sim` and `--help` read no settings.
+    from evalfleet.schema.settings import Settings
+
     return Settings()
