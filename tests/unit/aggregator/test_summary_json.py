@@ -26,8 +26,9 @@ FINISHED = datetime(2024, 5, 6, 7, 9, 30, tzinfo=UTC)
 
 
 def _text(document: dict[str, Any]) -> str:
-    """As the CLI prints it (cli.options.print_json, report --format json)."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    """As the CLI prints it (cli.options.print_json, report --format json), but on one line:
+    the same keys in the same order and the same values, in a fixture file of one line."""
+    return json.dumps(document, ensure_ascii=False) + "\n"
 
 
 def _fixed_run(sessions: sessionmaker[Session]) -> int:
