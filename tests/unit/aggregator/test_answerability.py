@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import FAILED, AnswerKey, database, finished_run, three_story_run
 
+from evalfleet.aggregator.cross_run import compare_runs
 from evalfleet.aggregator.html_report import render_html
 from evalfleet.aggregator.markdown_report import markdown_report
 from evalfleet.aggregator.render import ANSWERABILITY_TITLE, render_table
@@ -67,11 +68,13 @@ def _table(report: ReportData) -> str:
     return buffer.getvalue()
 
 
-def _split(model: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    return {
-        group: tuple(s[k] for k in ("questions", "answered", "failed", "scored", "em", "f1"))
-        for group, s in model["answerability"].items()
-    }
+def _assert_split(model: dict[str, Any], expected: dict[str, tuple[Any, ...]]) -> None:
+    """The model's HasAns and NoAns (questions, answered, failed, scored, EM, F1)."""
+    split = model["answerability"]
+    assert list(split) == list(expected)
+    for group, values in expected.items():
+        keys = ("questions", "answered", "failed", "scored", "em", "f1")
+        assert tuple(split[group][k] for k in keys) == pytest.approx(values), group
 
 
 def test_the_json_report_splits_hasans_and_noans_with_the_hand_computed_scores(
@@ -81,13 +84,23 @@ def test_the_json_report_splits_hasans_and_noans_with_the_hand_computed_scores(
     document = report_json(_squad2_report(sessions))
     # Then each model has its HasAns and NoAns counts and scores, worked out by hand
     for label, expected in EXPECTED.items():
-        split = _split(document["models"][label])
-        assert split.keys() == expected.keys()
-        for group, values in expected.items():
-            assert split[group] == pytest.approx(values), (label, group)
+        _assert_split(document["models"][label], expected)
     # And the overall scores are over both groups: finetuned 4 right of 6 scored
     finetuned = document["models"]["finetuned"]
     assert (finetuned["scored"], finetuned["em"]) == (6, pytest.approx(400 / 6))
+
+
+def test_a_comparison_of_two_runs_splits_each_side(sessions: sessionmaker[Session]) -> None:
+    # Given two hand-answered runs over the SQuAD 2.0 sample
+    first = finished_run(sessions, load_squad(SAMPLE), DEMO_MODELS, ANSWERS)
+    second = finished_run(sessions, load_squad(SAMPLE), DEMO_MODELS, ANSWERS)
+    # When finetuned of the second is compared with base of the first
+    with sessions() as session:
+        document = report_json(compare_runs(session, first, second, None, "finetuned"))
+    # Then each side has its own run's split
+    sides = document["models"]
+    _assert_split(sides[f"base (run {first})"], EXPECTED["base"])
+    _assert_split(sides[f"finetuned (run {second})"], EXPECTED["finetuned"])
 
 
 def test_the_table_markdown_and_html_show_the_split(sessions: sessionmaker[Session]) -> None:
