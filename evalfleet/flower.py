@@ -61,6 +61,8 @@ def flower_argv(address: str, port: int) -> list[str]:
 
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As Tornado binds: a port a stopped Flower left in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
