@@ -37,7 +37,10 @@ class Reconciled:
 
 def _first_arg(args: Any) -> int | None:
     if isinstance(args, str):  # some Celery versions report args as their repr
-        args = ast.literal_eval(args)
+        try:
+            args = ast.literal_eval(args)
+        except (ValueError, SyntaxError):  # a display label (argsrepr), not the arguments
+            return None
     if isinstance(args, list | tuple) and args and isinstance(args[0], int):
         return int(args[0])
     return None

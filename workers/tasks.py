@@ -12,6 +12,7 @@ from evalfleet.aggregator.aggregate import aggregate_run
 from evalfleet.schema.lifecycle import claim_aggregation
 from evalfleet.schema.models import ItemState
 from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
+from evalfleet.schema.task_labels import aggregate_run_label
 from evalfleet.workers.answering import RetryLater, answer_turns, finish_item, hand_back
 from evalfleet.workers.app import app
 from evalfleet.workers.delivery import Work, start_delivery
@@ -77,7 +78,7 @@ def retry_or_fail(
 def enqueue_aggregation_if_last(resources: Resources, run_id: int) -> None:
     if claim_aggregation(resources.sessions, run_id):
         logger.info("run %s: last item done, aggregation enqueued", run_id)
-        app.send_task(AGGREGATE_RUN_TASK, args=[run_id])
+        app.send_task(AGGREGATE_RUN_TASK, args=[run_id], argsrepr=aggregate_run_label(run_id))
 
 
 @app.task(name=AGGREGATE_RUN_TASK, bind=True, max_retries=None)
