@@ -74,6 +74,8 @@ def _check(
         listed = None  # no model list here (404, 405, a 5xx): each model is asked instead
     except together.APIConnectionError as exc:
         raise PreflightError(_unreachable(url, exc, timeout_s, settings)) from None
+    except (together.APIError, ValueError):
+        listed = None  # a body that is not a model list: each model is asked instead
     notes: list[str] = []
     unknown: list[str] = []
     labels: dict[str, list[str]] = {}  # two labels may name one model (an A/A run)

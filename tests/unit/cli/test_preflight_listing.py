@@ -68,8 +68,13 @@ def test_a_model_absent_from_the_list_that_answers_404_is_refused() -> None:
     )
 
 
-def test_a_server_without_a_model_list_asks_each_model_once() -> None:
-    handle, sent = endpoint(httpx.Response(404), httpx.Response(200, json=reply()))
+@pytest.mark.parametrize(
+    "models",
+    [httpx.Response(404), httpx.Response(200, text="<html>", headers={"content-type": "text/html"}),
+     httpx.Response(200, content=b"{not json", headers={"content-type": "application/json"})],
+)  # fmt: skip
+def test_no_usable_model_list_means_each_model_is_asked(models: httpx.Response) -> None:
+    handle, sent = endpoint(models, httpx.Response(200, json=reply()))
     assert check(handle) == (None, ())
     assert sum(r.url.path == "/v1/chat/completions" for r in sent) == 2
 
