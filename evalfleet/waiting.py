@@ -11,11 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from evalfleet.aggregator.health import troubled_models
 from evalfleet.schema.models import Answer, Item, Question, Run, RunState, Story
 from evalfleet.workers.reconcile import recover_aggregation
 
 POLL_S = 0.5
 RECOVERY_EVERY_S = 5.0
+HEALTH_EVERY_S = 2.0
 FINAL_STATES = (RunState.DONE.value, RunState.FAILED.value)
 
 
@@ -43,6 +45,7 @@ def wait_for_run(
         TimeRemainingColumn(),
     )
     next_recovery = time.monotonic() + RECOVERY_EVERY_S
+    health = HealthReporter(console)
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("answers", total=total, run_id=run_id, state="running")
         while True:
@@ -52,6 +55,7 @@ def wait_for_run(
                 done = session.scalar(
                     select(func.count()).select_from(Answer).where(Answer.run_id == run_id)
                 )
+                health.check(session, run_id, state)
             progress.update(task, completed=int(done or 0), state=state)
             if state in FINAL_STATES:
                 return state
@@ -60,3 +64,25 @@ def wait_for_run(
                 recover_aggregation(celery, sessions, run_id)
                 next_recovery = time.monotonic() + RECOVERY_EVERY_S
             time.sleep(POLL_S)
+
+
+class HealthReporter:
+    """Says above the bar when a model's requests start or stop failing all the same way
+    (aggregator/health.py): once per change, so a log of the output reads as a history."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.shown: dict[str, str] = {}  # label -> the line on screen
+        self.next_check = 0.0
+
+    def check(self, session: Session, run_id: int, state: str) -> None:
+        if state != RunState.RUNNING.value or time.monotonic() < self.next_check:
+            return  # a run that ended says how in its report
+        self.next_check = time.monotonic() + HEALTH_EVERY_S
+        lines = {t.label: t.line for t in troubled_models(session, run_id)}
+        for label, line in lines.items():
+            if self.shown.get(label) != line:
+                self.console.print(line, style="bold red", markup=False, highlight=False)
+        for label in self.shown.keys() - lines.keys():
+            self.console.print(f"{label}: answering again", markup=False, highlight=False)
+        self.shown = lines

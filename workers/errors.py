@@ -8,6 +8,7 @@ from enum import StrEnum
 import together
 
 from evalfleet.schema.settings import Settings
+from evalfleet.workers.connection_cause import connection_cause
 
 
 class EmptyAnswerError(Exception):
@@ -43,6 +44,10 @@ def describe(exc: BaseException) -> str:
     """A one-line description safe to store and show: status and message, never headers."""
     status = getattr(exc, "status_code", None)
     message = " ".join(str(exc).split())[:300]
+    if isinstance(exc, together.APIConnectionError):
+        # the SDK says only "Connection error."; the cause (refused, DNS...) is in its chain
+        cause = connection_cause(exc)
+        message = f"{message} ({cause})" if cause else message
     prefix = f"{type(exc).__name__} ({status})" if status else type(exc).__name__
     return f"{prefix}: {message}" if message else prefix
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.console import Console
 
 from evalfleet.aggregator.render import render_table
 from evalfleet.aggregator.summary import run_summary
@@ -109,12 +110,18 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
     is_flag=True,
     help="Embedded default only: watch the run in Flower (its URL is printed).",
 )
+@click.option(
+    "--preflight/--no-preflight",
+    default=True,
+    show_default=True,
+    help="Check the endpoint, the key and the models before anything is written.",
+)
 def run(
     dataset: str, split: str, limit: int | None, base: str | None, finetuned: str | None,
     model_pairs: tuple[str, ...], history: str, temperature: float, max_tokens: int,
     seed: int | None, finetuned_job: str | None, cache: bool, rpm: float | None,
     tpm: float | None, budget: float | None, price_pairs: tuple[str, ...], wait: bool,
-    as_json: bool, local_workers: int, local_concurrency: int, flower: bool,
+    as_json: bool, local_workers: int, local_concurrency: int, flower: bool, preflight: bool,
 ) -> None:  # fmt: skip
     """Evaluate models on a QA data set: one task per (story, model)."""
     settings = load_settings()
@@ -157,9 +164,20 @@ def run(
         )
     data = load_dataset_spec(dataset, split=split, limit=limit)
     console = stderr if as_json else stdout
+    if preflight:
+        check_endpoint_of(settings, config, console)
     local = LocalCluster(local_workers, local_concurrency, flower=flower)
     outcome = execute_run(settings, data, config, wait, console, local)
     finish(settings, outcome.run_id, outcome.state, as_json)
+
+
+def check_endpoint_of(settings: Settings, config: RunConfig, console: Console) -> None:
+    """Refuse the run, before a row is written, when its endpoint cannot serve it."""
+    from evalfleet.preflight import check_endpoint  # the `together` SDK: only when it runs
+
+    checked = check_endpoint(settings, config.base_url, config.models)
+    for note in checked.notes:
+        console.print(f"preflight: {note}", markup=False, highlight=False)
 
 
 def finish(settings: Settings, run_id: int, state: str | None, as_json: bool) -> None:

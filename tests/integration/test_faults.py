@@ -210,7 +210,10 @@ def test_a_bad_key_stops_the_run_early_with_one_clear_message(
             upgraded = evalfleet(["db", "upgrade"], env, tmp_path)
             assert upgraded.returncode == 0
             # When the user runs and waits
-            result = evalfleet(run_args(dataset, "--limit", str(STORIES), "--wait"), env, tmp_path)
+            # (past the preflight, which would refuse it before a run exists: the workers'
+            # own stop is what is tested here; tests/unit/cli/test_preflight.py the other)
+            args = run_args(dataset, "--limit", str(STORIES), "--wait", "--no-preflight")
+            result = evalfleet(args, env, tmp_path)
         requests = sim.stats()["requests_total"]
     # Then it stops with one line naming the refusal, without a request per question
     assert result.returncode != 0
@@ -228,9 +231,10 @@ def test_an_unknown_model_fails_fast_and_the_other_model_is_unaffected(
             # Given a fine-tuned model name the API does not know
             models = {"base": MODELS["base"], "finetuned": "me/no-such-model"}
             assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-            # When the user runs and waits
+            # When the user runs and waits (past the preflight, which would refuse the model)
             queued = evalfleet(
-                run_args(dataset, "--limit", str(STORIES), "--wait", "--json", models=models),
+                run_args(dataset, "--limit", str(STORIES), "--wait", "--json", "--no-preflight",
+                         models=models),
                 env, tmp_path,
             )  # fmt: skip
     # Then the run completes: the base model answered everything, the other failed fast

@@ -83,7 +83,9 @@ def test_the_api_key_is_nowhere_but_in_the_workers_environment(
             good = evalfleet(run_args(dataset, "--wait", "--json"), env, tmp_path)
         bad_env = {**env, "TOGETHER_API_KEY": WRONG_KEY}
         with WorkerFleet(1, 2, bad_env, tmp_path / "logs-wrong"):
-            bad = evalfleet(run_args(dataset, "--wait", "--no-cache"), bad_env, tmp_path)
+            # past the preflight, which would refuse the key before the run exists
+            bad_args = run_args(dataset, "--wait", "--no-cache", "--no-preflight")
+            bad = evalfleet(bad_args, bad_env, tmp_path)
     assert good.returncode == 0, good.stderr + logs(tmp_path)
     assert bad.returncode != 0 and "the API refused the key" in bad.stderr + bad.stdout
     run_id = str(json.loads(good.stdout)["run_id"])

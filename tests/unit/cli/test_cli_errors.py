@@ -87,7 +87,8 @@ def test_a_database_that_cannot_connect_is_named_without_its_password(
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     result = user.invoke(
-        cli, ["run", "--dataset", str(dataset), "--limit", "1", "--base", "a", "--finetuned", "b"],
+        cli, ["run", "--dataset", str(dataset), "--limit", "1", "--base", "a", "--finetuned", "b",
+              "--no-preflight"],  # the API's check would refuse 127.0.0.1:9 first
         env={
             "TOGETHER_BASE_URL": "http://127.0.0.1:9",
             "EVALFLEET_DATABASE_URL": "postgresql+psycopg://u:secret-pw@127.0.0.1:1/none",
@@ -103,7 +104,8 @@ def test_a_broker_that_cannot_connect_is_refused_before_a_run_is_written(
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     result = user.invoke(
-        cli, ["run", "--dataset", str(dataset), "--limit", "1", "--base", "a", "--finetuned", "b"],
+        cli, ["run", "--dataset", str(dataset), "--limit", "1", "--base", "a", "--finetuned", "b",
+              "--no-preflight"],  # the API's check would refuse 127.0.0.1:9 first
         env={"TOGETHER_BASE_URL": "http://127.0.0.1:9", "EVALFLEET_BROKER_URL": "redis://127.0.0.1:1/0"},
     )  # fmt: skip
     assert result.exit_code != 0 and "cannot connect to the broker" in result.output
