@@ -68,6 +68,15 @@ def broker_for(
             yield open_broker(settings, redis.url), workers
 
 
+def check_local(settings: Settings, local: LocalCluster) -> None:
+    """Refuse options of the embedded default that a configured broker cannot honour."""
+    if local.flower and settings.broker_url:
+        raise ConfigurationError(
+            "--flower starts Flower beside the embedded default's workers; with "
+            "EVALFLEET_BROKER_URL set, `evalfleet flower` watches the cluster"
+        )
+
+
 def execute_run(
     settings: Settings,
     dataset: Dataset,
@@ -78,11 +87,7 @@ def execute_run(
 ) -> RunOutcome:
     # Everything that can be refused is checked before the first row is written.
     settings.api_key_for(config.base_url)
-    if local.flower and settings.broker_url:
-        raise ConfigurationError(
-            "--flower starts Flower beside the embedded default's workers; with "
-            "EVALFLEET_BROKER_URL set, `evalfleet flower` watches the cluster"
-        )
+    check_local(settings, local)
     sessions = open_database(settings, migrate=True)
     with broker_for(settings, local, console) as (celery, workers):
         run_id = create_run(sessions, dataset, config)

@@ -11,7 +11,7 @@ from evalfleet.aggregator.render import render_table
 from evalfleet.aggregator.summary import run_summary
 from evalfleet.cli.options import load_settings, print_json, stderr, stdout
 from evalfleet.producer.loaders.registry import load_dataset_spec
-from evalfleet.runner import LocalCluster, execute_run
+from evalfleet.runner import LocalCluster, check_local, execute_run
 from evalfleet.schema.errors import ConfigurationError
 from evalfleet.schema.payloads import HistoryMode, RunConfig
 from evalfleet.schema.pricing import parse_price, price_table
@@ -164,9 +164,10 @@ def run(
         )
     data = load_dataset_spec(dataset, split=split, limit=limit)
     console = stderr if as_json else stdout
+    local = LocalCluster(local_workers, local_concurrency, flower=flower)
+    check_local(settings, local)
     if preflight:
         check_endpoint_of(settings, config, console)
-    local = LocalCluster(local_workers, local_concurrency, flower=flower)
     outcome = execute_run(settings, data, config, wait, console, local)
     finish(settings, outcome.run_id, outcome.state, as_json)
 
