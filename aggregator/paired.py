@@ -158,13 +158,13 @@ class PairedComparison:
     holm_domains: int = 0  # domains in the Holm family: those with enough stories
 
 
-def mde_factor(df: int) -> float:
+def mde_factor(df: int, alpha: float = ALPHA, power: float = POWER) -> float:
     """(t_{1-alpha/2} + t_{power}) with the interval's degrees of freedom: MDE = factor x SE.
 
     With many stories this is the textbook z_0.975 + z_0.8 = 2.80; with few it is larger,
     as the t interval is wider than a normal one.
     """
-    return t_quantile(1 - ALPHA / 2, df) + t_quantile(POWER, df)
+    return t_quantile(1 - alpha / 2, df) + t_quantile(power, df)
 
 
 def pair_turns(
