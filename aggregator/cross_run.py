@@ -8,6 +8,7 @@ import dataclasses
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import compute_scores
+from evalfleet.aggregator.answerability import answerability_scores
 from evalfleet.aggregator.paired import compare_models
 from evalfleet.aggregator.report_data import ReportData, build_report, load_story_texts
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
@@ -83,6 +84,7 @@ def compare_runs(
     ]
     comparison = compare_models(turns, name_a, name_b)
     scores = compute_scores(turns)
+    split = answerability_scores(turns)
     failures, failures_total = failed_questions(turns)
     summary = CrossRunSummary(
         runs=(
@@ -94,7 +96,7 @@ def compare_runs(
         dataset=dataset_info(run_1),
         history=_history(run_1, run_2),
         models={
-            name: model_summary(model, name, scores, _usage(turns, name))
+            name: model_summary(model, name, scores, _usage(turns, name), split.get(name))
             for name, model in ((name_a, model_a), (name_b, model_b))
         },
         failures=failures,

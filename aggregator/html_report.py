@@ -8,6 +8,7 @@ from html import escape
 
 from evalfleet.aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
 from evalfleet.aggregator.mcnemar import EM_RIGHT
+from evalfleet.aggregator.no_answer import NO_GOLD
 from evalfleet.aggregator.paired import (
     ALPHA,
     FEW_STORIES,
@@ -18,7 +19,15 @@ from evalfleet.aggregator.paired import (
     PairedComparison,
 )
 from evalfleet.aggregator.plots import Plot, figure_svg, report_plots
-from evalfleet.aggregator.render import comparison_notes, headline, verdict_lines
+from evalfleet.aggregator.render import (
+    ANSWERABILITY_COLUMNS,
+    ANSWERABILITY_NOTE,
+    ANSWERABILITY_TITLE,
+    answerability_rows,
+    comparison_notes,
+    headline,
+    verdict_lines,
+)
 from evalfleet.aggregator.report_data import ReportData
 from evalfleet.aggregator.summary_types import Summary
 from evalfleet.aggregator.verdict import Verdict, format_ci, format_p, verdict
@@ -168,6 +177,26 @@ def _models_table(summary: Summary) -> str:
     )
 
 
+def _answerability_table(summary: Summary) -> str:
+    """HasAns and NoAns scores per model; nothing when every question has an answer."""
+    rows = answerability_rows(summary)
+    if not rows:
+        return ""
+    head = "".join(
+        f"<th{' class=text' if c == 'group' else ''}>{_e(c)}</th>" for c in ANSWERABILITY_COLUMNS
+    )
+    body = "".join(
+        f"<tr><td>{_e(label)}</td><td class='text'>{_e(group)}</td>"
+        + "".join(f"<td>{_e(cell)}</td>" for cell in cells)
+        + "</tr>"
+        for label, group, *cells in rows
+    )
+    return (
+        f"<h3>{_e(ANSWERABILITY_TITLE)}</h3><table id='answerability'><thead><tr>{head}</tr>"
+        f"</thead><tbody>{body}</tbody></table><p class='note'>{_e(ANSWERABILITY_NOTE)}</p>"
+    )
+
+
 def _group_row(group: GroupComparison, overall: bool) -> str:
     f1, em, o = group.f1, group.em, group.f1_outcomes
     p = f"<span class='badge'>{TOO_FEW_STORIES}</span>" if group.too_few_stories else _p(f1.p_shown)
@@ -221,7 +250,7 @@ def _diagnostics_table(diagnostics: Diagnostics) -> str:
 
 
 def _change(q: ChangedQuestion, reference: str, other: str) -> str:
-    gold = " | ".join(q.references)
+    gold = " | ".join(q.references) or NO_GOLD
     return (
         '<article class="change">'
         f'<div class="where">{_e(q.source)} · story {_e(q.story_key)} · turn {q.turn} · '
@@ -304,7 +333,7 @@ def _sections(report: ReportData, plots: list[Plot]) -> Iterable[str]:
         yield from (_verdict_block(c) for c in report.comparisons)
     else:
         yield from (f"<p>{_e(line)}</p>" for line in verdict_lines(summary))
-    yield "<h2>Scores</h2>" + _models_table(summary)
+    yield "<h2>Scores</h2>" + _models_table(summary) + _answerability_table(summary)
     if "scores" in by_name:
         yield "<h2>Where the difference is</h2>" + _figure(by_name["scores"])
     for i, comparison in enumerate(report.comparisons, start=1):

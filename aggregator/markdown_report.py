@@ -8,6 +8,7 @@ from html import escape
 
 from evalfleet.aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
 from evalfleet.aggregator.mcnemar import EM_RIGHT
+from evalfleet.aggregator.no_answer import NO_GOLD
 from evalfleet.aggregator.plots import figure_png, report_plots
 from evalfleet.aggregator.render import render_markdown
 from evalfleet.aggregator.report_data import ReportData
@@ -59,7 +60,7 @@ def _change(q: ChangedQuestion, reference: str, other: str) -> list[str]:
         f"turn {q.turn}, ΔF1 {q.change:+.0f})",
         f"  - {md_text(reference)}: {md_text(q.reference_answer)} (F1 {q.reference_f1:.0f})",
         f"  - {md_text(other)}: {md_text(q.other_answer)} (F1 {q.other_f1:.0f})",
-        f"  - gold: {' / '.join(md_text(r) for r in q.references)}",
+        f"  - gold: {' / '.join(md_text(r) for r in q.references) or NO_GOLD}",
         f"  - story: {md_text(q.excerpt)}",
     ]
 

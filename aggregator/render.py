@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from evalfleet.aggregator.answerability import GROUPS
 from evalfleet.aggregator.paired import (
     FEW_STORIES,
     FEW_STORIES_NOTE,
@@ -128,6 +129,26 @@ def _difference(summary: Summary) -> str | None:
     )
 
 
+ANSWERABILITY_TITLE = "Questions with an answer (HasAns) and without (NoAns)"
+ANSWERABILITY_COLUMNS = ("label", "group", "questions", "scored", "EM", "F1")
+ANSWERABILITY_NOTE = (
+    'A question without an answer is right (EM = F1 = 100) only when the answer is "unknown" '
+    "or nothing, as the official SQuAD 2.0 script scores it."
+)
+
+
+def answerability_rows(summary: Summary) -> list[list[str]]:
+    """Each model's HasAns and NoAns scores, as table cells; none when every question of the
+    run has an answer (nothing to split)."""
+    return [
+        [label, group, str(s.questions), str(s.scored), _fmt(s.em), _fmt(s.f1)]
+        for label, m in summary.models.items()
+        if m.answerability
+        for group in GROUPS
+        for s in [m.answerability[group]]
+    ]
+
+
 def _left_out(summary: Summary) -> list[str]:
     lines = []
     for label, m in summary.models.items():
@@ -164,7 +185,17 @@ def render_table(summary: Summary) -> Group:
             d = m.domains.get(domain)
             cells.append(f"{_fmt(d.f1)} ({_fmt(d.em)}) n={d.scored}" if d else "-")
         domains.add_row(domain, *cells)
-    parts: list[RenderableType] = [Text(headline(summary)), models, domains]
+    parts: list[RenderableType] = [Text(headline(summary)), models]
+    split = answerability_rows(summary)
+    if split:
+        answerability = Table(title=ANSWERABILITY_TITLE)
+        for column in ANSWERABILITY_COLUMNS:
+            left = column in ("label", "group")
+            answerability.add_column(column, justify="left" if left else "right")
+        for row in split:
+            answerability.add_row(*row)
+        parts += [answerability, Text(ANSWERABILITY_NOTE, style="dim")]
+    parts.append(domains)
     for comparison in summary.comparisons:
         # No edge padding: the two columns it frees keep domain names whole at 80 columns.
         table = Table(
@@ -196,6 +227,13 @@ def render_markdown(summary: Summary) -> str:
             f"| {label} | `{m.model}` | {s.questions} | {s.answered} | {s.failed} "
             f"| {_fmt(s.em)} | {_fmt(s.f1)} |"
         )
+    split = answerability_rows(summary)
+    if split:
+        lines += ["", f"## {ANSWERABILITY_TITLE}", ""]
+        lines.append("| " + " | ".join(ANSWERABILITY_COLUMNS) + " |")
+        lines.append("|---|---|" + "---:|" * (len(ANSWERABILITY_COLUMNS) - 2))
+        lines += ["| " + " | ".join(row) + " |" for row in split]
+        lines += ["", ANSWERABILITY_NOTE]
     labels = list(summary.models)
     lines += ["", "## F1 (EM) per source domain", ""]
     lines.append("| domain | " + " | ".join(labels) + " |")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evalfleet.aggregator.metrics import score_turn
+from evalfleet.aggregator.no_answer import score_answer
 from evalfleet.schema.models import Answer, Item, ItemState, Question, Run, Story
 from evalfleet.schema.payloads import RunConfig
 
@@ -21,7 +21,7 @@ class ScoredTurn:
     source: str
     turn: int
     question: str
-    references: tuple[str, ...]
+    references: tuple[str, ...]  # none: the story does not answer the question
     answer: str | None  # None: not answered (failed, or not yet)
     error: str | None  # why it failed for good; None while it may still be answered
     em: float | None  # 0..1; None when there is no answer to score
@@ -67,7 +67,7 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
         for story_id, story_key, source, turn, question, references in rows:
             answer = answers.get((label, story_id, turn))
             text = answer.text if answer is not None else None
-            score = score_turn(references, text) if text is not None else None
+            score = score_answer(references, text) if text is not None else None
             error = answer.error if answer is not None else item_errors.get((label, story_id))
             scored.append(
                 ScoredTurn(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore, compute_scores
+from evalfleet.aggregator.answerability import answerability_scores
 from evalfleet.aggregator.paired import PairedComparison, compare_all
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.aggregator.summary_types import (
@@ -67,8 +68,9 @@ def summarize_run(
     stored = stored_scores(session, run_id) if run.state == RunState.DONE.value else []
     scores = stored or compute_scores(turns)
     usage = usage_by_label(session, run_id, config.models, config.prices)
+    split = answerability_scores(turns)
     by_label = {
-        label: model_summary(model, label, scores, usage[label])
+        label: model_summary(model, label, scores, usage[label], split.get(label))
         for label, model in config.models.items()
     }
     items = Counter(
@@ -96,13 +98,21 @@ def dataset_info(run: Run) -> DatasetInfo:
     return DatasetInfo(run.dataset_name, run.dataset_split, run.dataset_fingerprint)
 
 
-def model_summary(model: str, label: str, scores: list[DomainScore], usage: Usage) -> ModelSummary:
-    """One model's overall scores, tokens and cost, and scores per domain."""
+def model_summary(
+    model: str,
+    label: str,
+    scores: list[DomainScore],
+    usage: Usage,
+    answerability: Mapping[str, DomainScore] | None = None,
+) -> ModelSummary:
+    """One model's overall scores, tokens and cost, scores per domain and, when the run has
+    questions without an answer, its HasAns and NoAns scores."""
     return ModelSummary(
         model=model,
         overall=next(s for s in scores if s.label == label and s.domain == OVERALL),
         domains={s.domain: s for s in scores if s.label == label and s.domain != OVERALL},
         usage=usage,
+        answerability=dict(answerability or {}),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -61,9 +61,12 @@ class ModelSummary:
     overall: DomainScore
     domains: Mapping[str, DomainScore]  # by domain name, in score order (sorted)
     usage: Usage
+    # HasAns and NoAns scores (aggregator/answerability.py); empty, and left out of the JSON,
+    # when every question of the run has an answer.
+    answerability: Mapping[str, DomainScore] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "model": self.model,
             **score_json(self.overall),
             "prompt_tokens": self.usage.prompt_tokens,
@@ -73,6 +76,9 @@ class ModelSummary:
             "rate_limited": self.usage.rate_limited,
             "domains": {domain: score_json(s) for domain, s in self.domains.items()},
         }
+        if self.answerability:
+            document["answerability"] = {g: score_json(s) for g, s in self.answerability.items()}
+        return document
 
 
 @dataclass(frozen=True)

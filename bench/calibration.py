@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evalfleet.aggregator.bootstrap import bootstrap_means, resample_counts
-from evalfleet.aggregator.metrics import score_turn
+from evalfleet.aggregator.no_answer import score_answer
 from evalfleet.aggregator.paired import (
     ALPHA,
     DEFAULT_RESAMPLES,
@@ -104,7 +104,7 @@ def generate(job: tuple[str, int, float]) -> tuple[FloatArray, FloatArray]:
             history=c.history,
             sampling_rng=sampling_rng(model, t.messages, seed, temperature),
         )  # fmt: skip
-        score = score_turn(t.references, text)
+        score = score_answer(t.references, text)
         em.append(score.em)
         f1.append(score.f1)
     return np.array(em), np.array(f1)

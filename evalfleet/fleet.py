@@ -31,8 +31,9 @@ def free_port() -> int:
 
 
 def evalfleet_command(*args: str) -> list[str]:
-    """The CLI run by this interpreter: the installed code, whatever PATH holds."""
-    return [sys.executable, "-m", "evalfleet.cli.main", *args]
+    """The CLI run by this interpreter: the installed code, whatever PATH holds. `-P`: the
+    current folder is not put on sys.path, so a source checkout there cannot shadow it."""
+    return [sys.executable, "-P", "-m", "evalfleet.cli.main", *args]
 
 
 def worker_command(concurrency: int, hostname: str, pool: str | None = None) -> list[str]:

@@ -13,10 +13,11 @@ from rich.console import Console
 
 from evalfleet.embedded import EmbeddedRedis
 from evalfleet.fleet import WorkerFleet, child_env
+from evalfleet.flower import LocalFlower
 from evalfleet.producer.create_run import create_run
 from evalfleet.producer.dataset import Dataset
 from evalfleet.producer.enqueue import enqueue_pending
-from evalfleet.schema.errors import EvalfleetError
+from evalfleet.schema.errors import ConfigurationError, EvalfleetError
 from evalfleet.schema.payloads import RunConfig
 from evalfleet.schema.settings import Settings
 from evalfleet.services import open_broker, open_database
@@ -32,6 +33,7 @@ class LocalCluster:
     workers: int = 2
     concurrency: int = 8
     log_dir: Path = Path(".evalfleet/logs")
+    flower: bool = False  # a Flower beside them, on loopback
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,17 @@ class RunOutcome:
 
 @contextlib.contextmanager
 def broker_for(
-    settings: Settings, local: LocalCluster
+    settings: Settings, local: LocalCluster, console: Console
 ) -> Iterator[tuple[Celery, WorkerFleet | None]]:
     """The configured broker; without one, an embedded Redis with local workers on it."""
     if settings.broker_url:
         yield open_broker(settings, settings.broker_url), None
         return
-    with EmbeddedRedis() as redis:
+    with EmbeddedRedis() as redis, contextlib.ExitStack() as flower:
+        if local.flower:  # before the workers, so that it sees them come online
+            env = child_env({"EVALFLEET_BROKER_URL": redis.url})
+            url = flower.enter_context(LocalFlower(env, local.log_dir)).url
+            console.print(f"Flower on {url} (until this run ends)")
         env = {
             "EVALFLEET_BROKER_URL": redis.url,
             "EVALFLEET_DATABASE_URL": settings.effective_database_url,
@@ -72,8 +78,13 @@ def execute_run(
 ) -> RunOutcome:
     # Everything that can be refused is checked before the first row is written.
     settings.api_key_for(config.base_url)
+    if local.flower and settings.broker_url:
+        raise ConfigurationError(
+            "--flower starts Flower beside the embedded default's workers; with "
+            "EVALFLEET_BROKER_URL set, `evalfleet flower` watches the cluster"
+        )
     sessions = open_database(settings, migrate=True)
-    with broker_for(settings, local) as (celery, workers):
+    with broker_for(settings, local, console) as (celery, workers):
         run_id = create_run(sessions, dataset, config)
         enqueue_pending(celery, sessions, run_id)
         console.print(

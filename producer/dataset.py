@@ -9,11 +9,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Question:
-    """One turn of a conversation: the question and every gold reference answer."""
+    """One turn of a conversation: the question and every gold reference answer.
+
+    No references: the story does not answer the question (SQuAD 2.0 `is_impossible`, CoQA
+    "unknown"); it is right only to say so (aggregator/no_answer.py).
+    """
 
     turn: int  # 1-based, as CoQA's turn_id
     text: str
     references: tuple[str, ...]
+    # SQuAD 2.0's guesses a reader might make for an impossible question: kept as read, never
+    # references, so neither stored nor in the fingerprint.
+    plausible_answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

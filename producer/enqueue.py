@@ -14,6 +14,7 @@ from evalfleet.schema.errors import ServiceUnavailableError
 from evalfleet.schema.lifecycle import mark_enqueued
 from evalfleet.schema.models import Item, ItemState
 from evalfleet.schema.payloads import ANSWER_ITEM_TASK
+from evalfleet.schema.task_labels import answer_item_labels
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,14 @@ def enqueue_pending(
         if only_unsent:
             query = query.where(Item.enqueued_at.is_(None))
         item_ids = list(session.scalars(query.order_by(Item.id)))
+        labels = answer_item_labels(session, run_id)  # what Flower shows for each task
     sent: list[int] = []
     try:
         with celery.producer_or_acquire() as producer:
             for item_id in item_ids:
-                celery.send_task(ANSWER_ITEM_TASK, args=[item_id], producer=producer)
+                celery.send_task(
+                    ANSWER_ITEM_TASK, args=[item_id], producer=producer, argsrepr=labels[item_id]
+                )
                 sent.append(item_id)
     except BrokerError as exc:
         raise ServiceUnavailableError(

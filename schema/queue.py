@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from evalfleet.schema.settings import Settings
 
 
-def make_celery(settings: Settings, broker_url: str) -> Celery:
-    """Celery as docs/architecture.md, D4, says: late acks, no prefetch, results in SQL only."""
-    app = Celery("evalfleet", broker=broker_url, set_as_current=False)
+def make_celery(settings: Settings, broker_url: str, task_cls: Any = None) -> Celery:
+    """Celery as docs/architecture.md, D4, says: late acks, no prefetch, results in SQL only.
+    `task_cls`: the base class of the tasks the app defines (the workers' only)."""
+    app = Celery("evalfleet", broker=broker_url, set_as_current=False, task_cls=task_cls)
     transport = {"visibility_timeout": settings.visibility_timeout_s}
     app.conf.update(
         task_default_queue=settings.queue,

@@ -4,7 +4,9 @@ Two kinds stand in for a base model and its fine-tuned version. "verbose" answer
 with the whole best-matching sentence (often with a chatty prefix), as base models
 do; "concise" extracts a short span or yes/no, as CoQA fine-tunes do. Both make
 seeded mistakes, so the fine-tuned one scores clearly higher on EM/F1 without
-being perfect. Everything here is a pure function of its arguments.
+being perfect. A question about a name the story never mentions, none of whose words the
+story holds either, gets each kind's "does not say" (the concise one in the prompt's word,
+"unknown"). Everything here is a pure function of its arguments.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 from evalfleet.simulator.text import STOPWORDS, is_content, sentences, stem, words
 
-__all__ = ["ERROR_RATES", "answer", "rank_sentences"]
+__all__ = ["ERROR_RATES", "answer", "off_the_story", "rank_sentences"]
 
 # How often each kind picks a wrong sentence at temperature 0 (the model's own errors).
 ERROR_RATES: dict[str, float] = {"verbose": 0.15, "concise": 0.10}
@@ -101,7 +103,7 @@ def answer(
     if model_kind not in ERROR_RATES:
         raise ValueError(f"unknown reader kind {model_kind!r}")
     passage = _passage(story)
-    if not passage.sentences:
+    if not passage.sentences or _unanswered(passage, question):
         return _UNKNOWN[model_kind]
     ranked = _rank(passage, question, history)
     choice = ranked[0]
@@ -178,6 +180,20 @@ def _passage(story: str) -> _Passage:
     idf = {s: math.log(1 + count / df) for s, df in document_frequency.items()}
     sentence_words = tuple(tuple((w, stem(w)) for w in words(s)) for s in split)
     return _Passage(split, stems, idf, sentence_words)
+
+
+def off_the_story(story: str, question: str) -> bool:
+    """Whether the readers take the story not to answer the question: it names something (a
+    capitalised word past its first) the story never mentions, and shares no content word with
+    it. Conversational follow-ups ("What did he do?") name nothing, so they are answered."""
+    return _unanswered(_passage(story), question)
+
+
+def _unanswered(passage: _Passage, question: str) -> bool:
+    known = set().union(*passage.stems)
+    names = [w for w in words(question)[1:] if w[:1].isupper() and is_content(w)]
+    unnamed = any(stem(w) not in known for w in names)
+    return unnamed and not (_content_stems(question) & known)
 
 
 def _content_stems(text: str) -> set[str]:

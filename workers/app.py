@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+from celery import Task
 from celery.signals import worker_process_init, worker_ready
 
 from evalfleet.schema.queue import make_celery
@@ -19,7 +20,25 @@ POOL_ENV = "EVALFLEET_WORKER_POOL"  # set by `evalfleet worker --pool`
 # httpx logs every request at INFO: a line per API call costs CPU and buries the useful lines.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-app = make_celery(get_settings(), get_settings().broker_url or DEFAULT_BROKER_URL)
+
+class LabelledTask(Task):  # type: ignore[misc]
+    """A task whose retries keep the label it was sent with (schema/task_labels.py): Celery
+    resends a retry with its arguments' repr, and Flower would show `[18]` from then on."""
+
+    def signature_from_request(
+        self, request: Any = None, args: Any = None, kwargs: Any = None, queue: Any = None,
+        **extra_options: Any,
+    ) -> Any:  # fmt: skip
+        request = self.request if request is None else request
+        label = getattr(request, "argsrepr", None)
+        if label and (args is None or list(args) == list(request.args or ())):
+            extra_options.setdefault("argsrepr", label)
+        return super().signature_from_request(request, args, kwargs, queue, **extra_options)
+
+
+app = make_celery(
+    get_settings(), get_settings().broker_url or DEFAULT_BROKER_URL, task_cls=LabelledTask
+)
 app.conf.include = ["evalfleet.workers.tasks"]
 
 

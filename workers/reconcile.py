@@ -19,6 +19,7 @@ from evalfleet.schema.db import session_scope
 from evalfleet.schema.lifecycle import claim_aggregation, mark_enqueued
 from evalfleet.schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
 from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
+from evalfleet.schema.task_labels import aggregate_run_label, answer_item_labels
 
 logger = logging.getLogger(__name__)
 INSPECT_TIMEOUT_S = 1.0
@@ -110,8 +111,9 @@ def reconcile_run(
     if lost:
         with session_scope(sessions) as session:
             mark_enqueued(session, lost, now)
+            labels = answer_item_labels(session, run_id)  # what Flower shows for each task
         for item_id in lost:
-            celery.send_task(ANSWER_ITEM_TASK, args=[item_id])
+            celery.send_task(ANSWER_ITEM_TASK, args=[item_id], argsrepr=labels[item_id])
         logger.warning("run %s: re-sent %s lost items", run_id, len(lost))
     aggregation_sent = not open_ids and recover_aggregation(celery, sessions, run_id)
     return Reconciled(run_id, len(open_ids), len(in_flight & set(open_ids)), len(lost),
@@ -127,7 +129,7 @@ def recover_aggregation(celery: Celery, sessions: sessionmaker[Session], run_id:
         state, since_update = run.state, (utcnow() - as_utc(run.updated_at)).total_seconds()
     lost = state == RunState.AGGREGATING.value and since_update > AGGREGATION_GRACE_S
     if lost or (state == RunState.RUNNING.value and claim_aggregation(sessions, run_id)):
-        celery.send_task(AGGREGATE_RUN_TASK, args=[run_id])
+        celery.send_task(AGGREGATE_RUN_TASK, args=[run_id], argsrepr=aggregate_run_label(run_id))
         return True
     return False
 

@@ -22,6 +22,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "evalfleet.cli.worker_cmd:worker",
         "Consume tasks from EVALFLEET_BROKER_URL and write answers to the database.",
     ),
+    "flower": LazyCommand(
+        "evalfleet.cli.flower_cmd:flower",
+        "Watch the workers and tasks of EVALFLEET_BROKER_URL in Flower, a web page.",
+    ),
     "status": LazyCommand(
         "evalfleet.cli.status_cmd:status",
         "Show a run's state, answered and failed questions per model, and scores so far.",

@@ -104,12 +104,17 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
     show_default=True,
     help="Embedded default only: threads per local worker.",
 )
+@click.option(
+    "--flower",
+    is_flag=True,
+    help="Embedded default only: watch the run in Flower (its URL is printed).",
+)
 def run(
     dataset: str, split: str, limit: int | None, base: str | None, finetuned: str | None,
     model_pairs: tuple[str, ...], history: str, temperature: float, max_tokens: int,
     seed: int | None, finetuned_job: str | None, cache: bool, rpm: float | None,
     tpm: float | None, budget: float | None, price_pairs: tuple[str, ...], wait: bool,
-    as_json: bool, local_workers: int, local_concurrency: int,
+    as_json: bool, local_workers: int, local_concurrency: int, flower: bool,
 ) -> None:  # fmt: skip
     """Evaluate models on a QA data set: one task per (story, model)."""
     settings = load_settings()
@@ -152,9 +157,8 @@ def run(
         )
     data = load_dataset_spec(dataset, split=split, limit=limit)
     console = stderr if as_json else stdout
-    outcome = execute_run(
-        settings, data, config, wait, console, LocalCluster(local_workers, local_concurrency)
-    )
+    local = LocalCluster(local_workers, local_concurrency, flower=flower)
+    outcome = execute_run(settings, data, config, wait, console, local)
     finish(settings, outcome.run_id, outcome.state, as_json)
 
 

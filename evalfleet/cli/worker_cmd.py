@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 
 import click
 
@@ -26,8 +27,14 @@ from evalfleet.schema.errors import ConfigurationError
     help="threads suits API-bound work; prefork enforces task_time_limit.",
 )
 @click.option("--loglevel", default="INFO", show_default=True)
-@click.option("--hostname", default=None, help="Worker name, e.g. w1@%h.")
-def worker(concurrency: int, pool: str, loglevel: str, hostname: str | None) -> None:
+@click.option(
+    "--name",
+    "--hostname",
+    "name",
+    default=None,
+    help="Celery node name, e.g. w1@%h (default: evalfleet-PID-XXXX@HOST, one per process).",
+)
+def worker(concurrency: int, pool: str, loglevel: str, name: str | None) -> None:
     """Consume tasks from EVALFLEET_BROKER_URL and write answers to the database."""
     settings = load_settings()
     if not settings.broker_url:
@@ -51,6 +58,12 @@ def worker(concurrency: int, pool: str, loglevel: str, hostname: str | None) -> 
         "--without-gossip",
         "--without-mingle",
     ]
-    if hostname:
-        argv.append(f"--hostname={hostname}")
+    argv.append(f"--hostname={name or default_node_name()}")
     app.worker_main(argv)
+
+
+def default_node_name() -> str:
+    """A name no other worker has: Celery's default, celery@HOST, is the same for every
+    process on a host, and Flower, inspect and remote control then merge them into one.
+    The random part keeps replicas apart that share a hostname and a PID (containers)."""
+    return f"evalfleet-{os.getpid()}-{secrets.token_hex(2)}@%h"

@@ -71,6 +71,12 @@ def as_int(value: object, place: Place) -> int:
     return value
 
 
+def as_bool(value: object, place: Place) -> bool:
+    if not isinstance(value, bool):
+        raise place.invalid(f"must be true or false, got {json_type_name(value)}")
+    return value
+
+
 def as_list(value: object, place: Place, *, empty_ok: bool = True) -> list[object]:
     if not isinstance(value, list):
         raise place.invalid(f"must be a list, got {json_type_name(value)}")
@@ -104,6 +110,9 @@ class Fields:
 
     def integer(self, name: str) -> int:
         return as_int(self.get(name), self.place.at(name))
+
+    def boolean(self, name: str) -> bool:
+        return as_bool(self.get(name), self.place.at(name))
 
     def sequence(self, name: str, *, empty_ok: bool = True) -> list[object]:
         return as_list(self.get(name), self.place.at(name), empty_ok=empty_ok)

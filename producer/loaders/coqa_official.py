@@ -4,7 +4,8 @@
 `answers[{input_text, turn_id, span_start, span_end, span_text}]` and, in the dev set,
 `additional_answers` {"0", "1", "2": [answers]}. The official scorer averages leave-one-out
 maxima over all the references, so each question keeps every one: the main answer first, then
-the additional ones in key order.
+the additional ones in key order. A question all of whose references are "unknown" has no
+answer (producer/loaders/coqa_unknown.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from evalfleet.producer.loaders._common import (
     read_json,
     records_of,
 )
+from evalfleet.producer.loaders.coqa_unknown import coqa_references
 
 
 def load_coqa_official(
@@ -70,7 +72,7 @@ def _story(record: object, place: Place) -> tuple[Story, Place]:
         if turn not in answer_sets[0]:
             raise fields.place.at("answers").invalid(f"has no answer with turn_id {turn}")
         # Matched by turn_id, not position; an additional set missing a turn just gives fewer.
-        references = tuple(answers[turn] for answers in answer_sets if turn in answers)
+        references = coqa_references([answers[turn] for answers in answer_sets if turn in answers])
         questions.append(Question(turn=turn, text=text_of_question, references=references))
 
     source = fields.string("source")

@@ -1,7 +1,8 @@
 """The Hugging Face `stanfordnlp/coqa` record schema, read the same way from the hub and from files.
 
 A record: `source`, `story`, `questions` (list of str) and `answers` {`input_text`, `answer_start`,
-`answer_end`} (parallel lists). The hub schema carries one reference answer per question.
+`answer_end`} (parallel lists). The hub schema carries one reference answer per question; an
+answer "unknown" marks a question the story does not answer (producer/loaders/coqa_unknown.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable
 
 from evalfleet.producer.dataset import Dataset, Question, Story
 from evalfleet.producer.loaders._common import Fields, Place, StoryCollector, as_string
+from evalfleet.producer.loaders.coqa_unknown import coqa_references
 
 # Hand-made files sometimes leave out the domain; it only groups the report.
 UNKNOWN_SOURCE = "unknown"
@@ -43,7 +45,7 @@ def story_from_hub_record(record: object, index: int, place: Place) -> tuple[Sto
         Question(
             turn=index + 1,
             text=as_string(question, question_list.at(index), blank_ok=False),
-            references=(as_string(reference, reference_list.at(index)),),
+            references=coqa_references([as_string(reference, reference_list.at(index))]),
         )
         for index, (question, reference) in enumerate(zip(questions, references, strict=True))
     )

@@ -1,8 +1,10 @@
-"""SQuAD v1.1 JSON: every paragraph is a story whose questions are independent turns.
+"""SQuAD v1.1 and v2.0 JSON: every paragraph is a story whose questions are independent turns.
 
 `data[]`: `title`, `paragraphs[]`: `context`, `qas[]`: `id`, `question`, `answers[]`: `text`.
 The SQuAD scorer takes the max over all ground truths, so every answer text is kept, in order
-(repeats included, as given).
+(repeats included, as given). SQuAD 2.0 adds `is_impossible`: such a question has no `answers`
+(it is stored without references, a question without an answer) and its `plausible_answers`
+are kept on the question, never as references.
 """
 
 from __future__ import annotations
@@ -66,7 +68,23 @@ def _story(title: str, paragraph: Fields, key: str) -> Story:
 
 def _question(turn: int, qa: Fields) -> Question:
     text = qa.string("question", blank_ok=False)
-    # SQuAD 2.0 unanswerable questions have no answers: nothing to score them against.
-    answers = items(qa.sequence("answers", empty_ok=False), qa.place.at("answers"))
-    references = tuple(Fields(value, place).string("text") for value, place in answers)
-    return Question(turn=turn, text=text, references=references)
+    impossible = qa.boolean("is_impossible") if qa.has("is_impossible") else False
+    # Only a question marked impossible may lack answers: elsewhere an empty list is a mistake.
+    answers = qa.sequence("answers", empty_ok=impossible)
+    if impossible and answers:
+        raise qa.place.at("answers").invalid(
+            "must be empty: the question is marked is_impossible (its guesses go in "
+            "'plausible_answers')"
+        )
+    plausible = qa.sequence("plausible_answers") if qa.has("plausible_answers") else []
+    return Question(
+        turn=turn,
+        text=text,
+        references=_texts(answers, qa.place.at("answers")),
+        plausible_answers=_texts(plausible, qa.place.at("plausible_answers")),
+    )
+
+
+def _texts(answers: list[object], place: Place) -> tuple[str, ...]:
+    """The `text` of every answer object in a list, in order."""
+    return tuple(Fields(value, where).string("text") for value, where in items(answers, place))

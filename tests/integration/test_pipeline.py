@@ -13,7 +13,7 @@ from fleet import MODELS, clean_env, evalfleet, fleet_env, logs, run_args
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from evalfleet.aggregator.metrics import score_turn
+from evalfleet.aggregator.no_answer import score_answer
 from evalfleet.fleet import WorkerFleet
 from evalfleet.schema.models import Answer, Question, Result, Run, Story
 from evalfleet.simulator.config import SimConfig
@@ -55,7 +55,7 @@ def assert_complete_and_consistent(database_url: str, summary: dict[str, Any]) -
                 .where(Answer.run_id == run.id, Answer.model_label == label)
             ).all()
             assert all(text for text, _ in rows)
-            scores = [score_turn(references, text) for text, references in rows]
+            scores = [score_answer(references, text) for text, references in rows]
             stored = session.scalars(
                 select(Result).where(
                     Result.run_id == run.id, Result.model_label == label, Result.domain == "overall"

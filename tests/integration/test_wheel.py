@@ -85,3 +85,26 @@ def test_a_fresh_environment_imports_pypi_schema_beside_evalfleet(
     help_text = _run([python, "-m", "evalfleet", "--help"], tmp_path, 120).stdout
     for command in COMMANDS:
         assert f"\n  {command} " in help_text, command
+
+
+def test_the_unit_tests_pass_against_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+    # Given a fresh environment with the wheel and its test dependencies, and not the sources
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    _run([python, "-m", "pip", "install", "-q", f"{wheel}[dev]"], tmp_path, 900)
+    # When its pytest runs the unit tests from the project root (the script's folder, not the
+    # current one, starts sys.path), with one more test that says where evalfleet came from
+    (tmp_path / "test_where.py").write_text(
+        "import evalfleet.schema\n"
+        "def test_evalfleet_comes_from_the_environment():\n"
+        f"    assert evalfleet.schema.__file__.startswith({str(env_dir)!r})\n"
+    )
+    result = _run(
+        [env_dir / "bin" / "pytest", "-q", "-p", "no:cacheprovider",
+         "-c", ROOT / "pyproject.toml", "--rootdir", ROOT,
+         ROOT / "tests" / "unit", tmp_path / "test_where.py"],
+        ROOT, 900,
+    )  # fmt: skip
+    # Then every unit test passes against the installed package
+    assert " passed" in result.stdout and " failed" not in result.stdout

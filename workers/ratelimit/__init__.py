@@ -2,8 +2,9 @@
 (docs/architecture.md, "Rate limiter"; D7 cluster-wide rate limits).
 
 One limit per (base URL, model): requests per minute and, optionally, tokens per minute.
-Requests are spaced evenly (GCRA), not sent a minute's quota at a time; in adaptive mode a
-429 cuts the shared rate and blocks everyone until retry-after, and successes grow it back.
+Requests are spaced evenly (GCRA), not sent a minute's quota at a time; a 429 blocks
+everyone until retry-after, in adaptive mode it cuts the shared rate unless the share of
+429s says they are noise (feedback.py), and successes grow the rate back.
 All state is one Redis hash per key, changed only by Lua scripts on Redis' clock.
 """
 

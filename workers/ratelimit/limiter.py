@@ -138,10 +138,13 @@ class RateLimiter:
     def on_success(self, limit_rpm: float | None = None) -> None:
         """Report a successful request: in adaptive mode, the rate grows (additive increase),
         never past `limit_rpm`, the limit the response stated (`x-ratelimit-limit`), which
-        it drops to at once. A fixed limit has nothing to learn: no round trip to Redis."""
+        it drops to at once, and the success counts in the share of 429s that tells noise
+        from a limit. A fixed limit has nothing to learn: no round trip to Redis."""
         if not self.adaptive:
             return
-        rate = self._success(keys=[self._name], args=feedback.success_args(self.limits, limit_rpm))
+        sent_at: float = getattr(self._local, "slot", -1.0)
+        args = feedback.success_args(self.limits, limit_rpm, sent_at)
+        rate = self._success(keys=[self._name], args=args)
         logger.debug("success on %s: rate %s rpm", self._name, rate)
 
     def on_rate_limited(
@@ -153,9 +156,10 @@ class RateLimiter:
         """Report a 429 (only a 429: not 503s, not timeouts).
 
         Blocks every worker for `retry_after_s` (else `reset_s`, e.g. from
-        `x-ratelimit-reset`), and in adaptive mode cuts the rate (multiplicative decrease),
-        straight to just under `limit_rpm` when the provider said its limit (`x-ratelimit-limit`);
-        the rate then never grows past it.
+        `x-ratelimit-reset`), and in adaptive mode cuts the rate (multiplicative decrease)
+        unless the share of 429s says they are noise (feedback.py), and straight to just
+        under `limit_rpm` when the provider said its limit (`x-ratelimit-limit`); the rate
+        then never grows past it.
         Call it from the thread that acquired the request's slot: the limiter remembers
         that slot per thread, to ignore 429s to requests sent before the last cut.
         """

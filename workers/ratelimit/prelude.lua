@@ -21,3 +21,27 @@ local function stated_limit(given, stored)
   end
   return tonumber(stored)
 end
+-- Count one outcome (limited: 1 for a 429, 0 for a success) of a request sent after the
+-- last cut: in the window of outcomes since that cut, and in the noise floor while the
+-- rate is at most `learn` x the rate the cut came from (below where 429s drew the cut).
+-- Both are exponential windows of about `window` and `floor_window` outcomes.
+-- Returns the window's outcomes and 429s, then the floor's.
+local function count_outcome(rate, limited, window, floor_window, learn)
+  local s = redis.call('HMGET', key, 'win_n', 'win_k', 'floor_n', 'floor_k', 'cut_from')
+  local keep = 1 - 1 / window
+  local win_n = (tonumber(s[1]) or 0) * keep + 1
+  local win_k = (tonumber(s[2]) or 0) * keep + limited
+  local fields = {'win_n', fmt(win_n), 'win_k', fmt(win_k)}
+  local floor_n = tonumber(s[3]) or 0
+  local floor_k = tonumber(s[4]) or 0
+  local cut_from = tonumber(s[5])
+  if cut_from and rate <= learn * cut_from then
+    local floor_keep = 1 - 1 / floor_window
+    floor_n = floor_n * floor_keep + 1
+    floor_k = floor_k * floor_keep + limited
+    table.insert(fields, 'floor_n'); table.insert(fields, fmt(floor_n))
+    table.insert(fields, 'floor_k'); table.insert(fields, fmt(floor_k))
+  end
+  redis.call('HSET', key, unpack(fields))
+  return win_n, win_k, floor_n, floor_k
+end

@@ -1,6 +1,7 @@
 -- A request on KEYS[1] succeeded: count it and, in adaptive mode, grow the rate.
 -- ARGV: adaptive, initial rpm, cap rpm, ttl, slow growth, fast growth, hold s, busy s,
--- probe acceleration, the provider's stated limit in rpm less the margin (<=0 = not given).
+-- probe acceleration, the provider's stated limit in rpm less the margin (<=0 = not given),
+-- sent at (server epoch s, <0 = unknown), share window, floor window, learn below.
 -- Returns the rate after this success.
 local adaptive = tonumber(ARGV[1])
 local initial = tonumber(ARGV[2])
@@ -12,6 +13,11 @@ if adaptive == 0 then return fmt(0) end
 local cap = math.min(tonumber(ARGV[3]), stated_limit(tonumber(ARGV[10]), s[5]) or math.huge)
 local rate = current_rate(s[1], adaptive, initial, cap, 0)
 if (tonumber(s[1]) or initial) > cap then redis.call('HSET', key, 'rate', fmt(rate)) end
+-- A success is an outcome at the rate in force since the last cut (feedback.py: noise).
+local sent_at = tonumber(ARGV[11])
+if sent_at < 0 or sent_at >= (tonumber(s[2]) or 0) then
+  count_outcome(rate, 0, tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]))
+end
 if now - (tonumber(s[2]) or 0) < tonumber(ARGV[7]) then return fmt(rate) end
 -- Grow only while callers wait on the limiter: otherwise the rate is not what limits
 -- throughput, and growing it would only store up a burst for later.

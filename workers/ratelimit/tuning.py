@@ -43,3 +43,33 @@ RECHECK_AFTER_S = 0.005
 # never sent in a burst; a cut or a block reaches a process's requests within a span.
 BATCH_SPAN_S = 0.05
 MAX_BATCH = 16
+
+# Noise: 429s that do not depend on the rate (a busy API), told from a limit's by their
+# share (feedback.py). A limit refuses ~(1 - limit / rate) of the requests once the rate
+# is over it; noise refuses its share p at any rate. So a 429 cuts only when the share of
+# 429s since the last cut is clearly above the share measured at a lower rate.
+# The share since the last cut, over about this many outcomes: 100 tells +6 points over a
+# 10% floor at 2.5 sigma, the ~7% overshoot of a limit, within 10 s at 600 rpm.
+SHARE_WINDOW = 100.0
+# The noise floor, over about this many outcomes measured below a cut: 4x the window, so
+# that its own error (+-1.5 points at 10%) does not turn noise into false cuts.
+FLOOR_WINDOW = 400.0
+# The floor learns only at rates up to this fraction of the rate a cut came from: there
+# the overshoot that drew the cut is gone, and what 429s remain are noise.
+LEARN_BELOW = 0.95
+# Until measured, the floor starts at MOST_NOISE worth this many outcomes: after a first
+# cut a busy API's 10% of 429s does not cut again before the floor is known, yet a
+# measured floor replaces it within a few dozen outcomes.
+FLOOR_PRIOR_WEIGHT = 5.0
+# The most noise taken for noise: above a fifth of requests refused, the 429s are the limit
+# (at 1.25x the limit), and what the floor learned meanwhile is forgotten.
+MOST_NOISE = 0.2
+# How clearly the share must exceed the floor, in standard errors of the window's share:
+# at 2.5, 10% of random 429s over 100 outcomes cross it once in ~160 windows.
+NOISE_Z = 2.5
+# With at least this many outcomes since the last cut, a cut goes down to the share that
+# got through (1 - share of 429s): what a limit lets succeed, so one cut from 5x lands near
+# the limit; with fewer the share is too rough, and the cut is DECREASE_FACTOR (or DEEP).
+SIZE_CUT_AFTER = 10.0
+# A sized cut goes at most this deep at once: a rough share must not floor the rate.
+LEAST_CUT_FACTOR = 0.5

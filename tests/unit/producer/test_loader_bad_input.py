@@ -320,10 +320,9 @@ def test_an_additional_answer_that_is_not_a_string_is_refused(tmp_path: Path) ->
 
 
 def test_a_squad_question_without_answers_is_refused(tmp_path: Path) -> None:
-    # Given a SQuAD 2.0 style unanswerable question
-    path = _write_json(
-        tmp_path / "squad.json", _squad_document(_squad_paragraph(answers=[], is_impossible=True))
-    )
+    # Given a SQuAD question without answers, not marked is_impossible (SQuAD 2.0 accepts
+    # only those: tests/unit/producer/test_loader_squad_v2.py)
+    path = _write_json(tmp_path / "squad.json", _squad_document(_squad_paragraph(answers=[])))
     # When it is loaded
     # Then the article, paragraph and field are named
     assert _error(load_squad, path) == (

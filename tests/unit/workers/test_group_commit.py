@@ -82,7 +82,11 @@ def test_concurrent_writers_share_transactions_and_each_row_is_stored_once(
         if not commits:  # the other writers are all queued once they have entered write()
             for _ in range(11):
                 assert entered.acquire(timeout=10)
-            time.sleep(0.2)
+            # entered is signalled just before write(): wait until all 11 are in its queue
+            # (a fixed sleep was too short on a loaded machine)
+            deadline = time.monotonic() + 10
+            while writer._queue.qsize() < 11 and time.monotonic() < deadline:
+                time.sleep(0.01)
         commits.append(1)
 
     event.listen(sessions.kw["bind"], "commit", hold_first_commit)

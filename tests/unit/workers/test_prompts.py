@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalfleet.schema.payloads import HistoryMode
-from evalfleet.workers.prompts import build_messages
+from evalfleet.workers.prompts import NO_ANSWER, build_messages
 
 QUESTIONS = [
     (1, "What color was the cat?", ("white",)),
@@ -72,3 +72,19 @@ def test_first_turn_is_the_same_in_every_mode() -> None:
 def test_asking_a_turn_the_story_does_not_have_is_an_error() -> None:
     with pytest.raises(ValueError, match="turn 9"):
         build_messages("S.", QUESTIONS, 9, HistoryMode.GOLD)
+
+
+def test_the_prompt_says_how_to_answer_when_the_story_does_not_say() -> None:
+    # Given any story / Then the system message names the phrase scoring reads as no answer
+    system = build_messages("S.", QUESTIONS, 1, HistoryMode.GOLD)[0]["content"]
+    assert f"If the story does not say, answer {NO_ANSWER}." in system
+    assert NO_ANSWER == "unknown"
+
+
+def test_gold_history_answers_a_question_without_an_answer_with_the_prompts_phrase() -> None:
+    # Given a second turn the story does not answer (no references)
+    questions = [QUESTIONS[0], (2, "Who designed the Louvre?", ()), QUESTIONS[2]]
+    # When turn 3 is asked in gold mode
+    messages = build_messages("Story.", questions, 3, HistoryMode.GOLD)
+    # Then the gold answer of turn 2 is what the model was asked to say
+    assert [c for r, c in roles_and_contents(messages) if r == "assistant"] == ["white", "unknown"]
