@@ -12,8 +12,8 @@ from evalfleet.aggregator.no_answer import NO_GOLD
 from evalfleet.aggregator.paired import (
     ALPHA,
     FEW_STORIES,
-    FEW_STORIES_NOTE,
     POWER,
+    TOO_FEW_STORIES,
     GroupComparison,
     MetricComparison,
     PairedComparison,
@@ -24,6 +24,7 @@ from evalfleet.aggregator.render import (
     ANSWERABILITY_NOTE,
     ANSWERABILITY_TITLE,
     answerability_rows,
+    comparison_notes,
     headline,
     verdict_lines,
 )
@@ -198,14 +199,15 @@ def _answerability_table(summary: Summary) -> str:
 
 def _group_row(group: GroupComparison, overall: bool) -> str:
     f1, em, o = group.f1, group.em, group.f1_outcomes
+    p = f"<span class='badge'>{TOO_FEW_STORIES}</span>" if group.too_few_stories else _p(f1.p_shown)
     return (
         f"<tr{' class=overall' if overall else ''}><td>{_e(group.domain)}</td>"
         f"<td>{group.questions} ({group.stories})</td>"
         f"<td>{_num(f1.reference)} → {_num(f1.other)}</td>"
-        f"<td>{_difference(f1)} {_ci(f1.ci)}</td><td>{_p(f1.p_value)}</td>"
+        f"<td>{_difference(f1)} {_ci(f1.ci)}</td><td>{p}</td>"
         f"<td>{_num(em.reference)} → {_num(em.other)}</td>"
         f"<td>{_difference(em)} {_ci(em.ci)}</td>"
-        f"<td>{_p(group.mcnemar.p_value)}</td>"
+        f"<td>{_p(group.mcnemar_p_shown)}</td>"
         f"<td>{o.wins}/{o.ties}/{o.losses}</td></tr>"
     )
 
@@ -220,11 +222,7 @@ def _domain_table(comparison: PairedComparison) -> str:
         f"<th>F1 {ref} → {other}</th><th>ΔF1 [95% CI]</th><th>p</th><th>EM</th>"
         f"<th>ΔEM [95% CI]</th><th>McNemar p</th><th>F1 win/tie/loss</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
-    ) + (
-        f"<p class='note'>{_e(FEW_STORIES_NOTE)}</p>"
-        if any(g.stories < FEW_STORIES for g in comparison.domains)
-        else ""
-    )
+    ) + "".join(f"<p class='note'>{_e(note)}</p>" for note in comparison_notes(comparison))
 
 
 def _figure(plot: Plot) -> str:
@@ -318,8 +316,10 @@ def _method(comparisons: Iterable[PairedComparison]) -> str:
         f"answers, right meaning EM ≥ {EM_RIGHT} (EM is fractional with several references); it "
         "treats questions as independent. Smallest detectable difference: (t<sub>0.975</sub> "
         "+ t<sub>0.8</sub>) × standard error: a true difference this large is found 80% of "
-        "the time. Each domain is tested on its own, without a correction for testing "
-        "several: with five domains, one may look significant by chance.</p>"
+        "the time. Per-domain p-values (and the colour of a domain's difference) are "
+        "Holm-adjusted over the domains with at least "
+        f"{FEW_STORIES} stories, so that testing several domains keeps the chance of any false "
+        "claim at most 5%; a domain with fewer stories gets its estimate and interval only.</p>"
         "<p>Made by evalfleet.</p></footer>"
     )
 

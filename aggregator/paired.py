@@ -3,13 +3,14 @@
 Differences are "other minus reference" in points (0-100 scale): the reference is the run's
 first model (the base). Intervals and p-values come from a story-clustered bootstrap
 (`aggregator.bootstrap`); EM is also tested with an exact McNemar test (binarized at 0.5).
+Per-domain p-values are Holm-adjusted over the domains that make a claim (`compare_domains`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from evalfleet.aggregator.bootstrap import (
     clustered_mean,
     resample_counts,
 )
+from evalfleet.aggregator.holm import holm_adjust
 from evalfleet.aggregator.mcnemar import EM_RIGHT, McNemarResult, mcnemar_from_em
 from evalfleet.aggregator.scored import ScoredTurn
 from evalfleet.aggregator.student_t import t_quantile
@@ -38,7 +40,9 @@ __all__ = [
     "Outcomes",
     "PairedComparison",
     "PairedQuestion",
+    "TOO_FEW_STORIES",
     "compare_all",
+    "compare_domains",
     "compare_group",
     "compare_models",
     "comparison_to_json",
@@ -51,10 +55,13 @@ DEFAULT_SEED = 0  # fixed, so the same run always gets the same intervals
 ALPHA = 0.05
 POWER = 0.8
 PERCENT = 100.0
-FEW_STORIES = 5  # below this, a domain's interval rests on too few stories to trust much
+# Below this a domain's interval rests on too few clusters to trust: it gets its estimate and
+# interval but no p-value or significance claim (two stories once got p = 0.005).
+FEW_STORIES = 5
+TOO_FEW_STORIES = "too few stories"
 FEW_STORIES_NOTE = (
-    "A domain with fewer than 5 stories has a rough interval: its spread is estimated from "
-    "only those stories."
+    "A domain with fewer than 5 stories (too few stories) gets its estimate and a rough "
+    "interval, but no p-value and no significance claim."
 )
 
 
@@ -83,12 +90,28 @@ class MetricComparison:
     difference: float  # other - reference
     ci: tuple[float, float] | None  # None with fewer than two stories
     se: float | None
-    p_value: float | None
+    p_value: float | None  # unadjusted, as the test gives it
     mde: float | None  # smallest difference detected with 80% power at alpha 0.05
+    # A domain's p after Holm over the domains that make a claim; None for the overall
+    # comparison, for a domain not yet adjusted and for one with too few stories.
+    p_holm: float | None = None
+    claims: bool = True  # False: a domain with too few stories makes no significance claim
 
     @property
     def significant(self) -> bool:
+        """Overall: the 95% interval excludes 0. A domain: its Holm-adjusted p < alpha."""
+        if not self.claims:
+            return False
+        if self.p_holm is not None:
+            return self.p_holm < ALPHA
         return self.ci is not None and (self.ci[0] > 0 or self.ci[1] < 0)
+
+    @property
+    def p_shown(self) -> float | None:
+        """What a report shows: a domain's Holm-adjusted p; none without a claim."""
+        if not self.claims:
+            return None
+        return self.p_value if self.p_holm is None else self.p_holm
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,14 @@ class GroupComparison:
     f1: MetricComparison
     mcnemar: McNemarResult
     f1_outcomes: Outcomes
+    too_few_stories: bool = False  # only ever set on a domain
+    mcnemar_p_holm: float | None = None  # as MetricComparison.p_holm
+
+    @property
+    def mcnemar_p_shown(self) -> float | None:
+        if self.too_few_stories:
+            return None
+        return self.mcnemar.p_value if self.mcnemar_p_holm is None else self.mcnemar_p_holm
 
 
 @dataclass(frozen=True)
@@ -124,15 +155,16 @@ class PairedComparison:
     seed: int
     overall: GroupComparison | None  # None when no question was answered by both
     domains: tuple[GroupComparison, ...]
+    holm_domains: int = 0  # domains in the Holm family: those with enough stories
 
 
-def mde_factor(df: int) -> float:
+def mde_factor(df: int, alpha: float = ALPHA, power: float = POWER) -> float:
     """(t_{1-alpha/2} + t_{power}) with the interval's degrees of freedom: MDE = factor x SE.
 
     With many stories this is the textbook z_0.975 + z_0.8 = 2.80; with few it is larger,
     as the t interval is wider than a normal one.
     """
-    return t_quantile(1 - ALPHA / 2, df) + t_quantile(POWER, df)
+    return t_quantile(1 - alpha / 2, df) + t_quantile(power, df)
 
 
 def pair_turns(
@@ -230,11 +262,47 @@ def compare_models(
     questions, left_out = pair_turns(turns, reference, other)
     rng = np.random.default_rng(seed)
     overall = compare_group(questions, OVERALL, rng, resamples) if questions else None
+    domains, family = compare_domains(questions, rng, resamples)
+    return PairedComparison(
+        reference, other, left_out, resamples, seed, overall, domains, holm_domains=family
+    )
+
+
+def compare_domains(
+    questions: Sequence[PairedQuestion], rng: np.random.Generator, resamples: int
+) -> tuple[tuple[GroupComparison, ...], int]:
+    """Every source domain (sorted) with Holm-adjusted p-values, and the family size: the
+    domains with at least FEW_STORIES stories. Each metric (F1, EM, McNemar) is its own family.
+    """
     by_domain: dict[str, list[PairedQuestion]] = defaultdict(list)
     for q in questions:
         by_domain[q.source].append(q)
-    domains = tuple(compare_group(by_domain[d], d, rng, resamples) for d in sorted(by_domain))
-    return PairedComparison(reference, other, left_out, resamples, seed, overall, domains)
+    groups = [compare_group(by_domain[d], d, rng, resamples) for d in sorted(by_domain)]
+    family = [g for g in groups if g.stories >= FEW_STORIES]
+    f1 = holm_adjust([_p(g.f1) for g in family])
+    em = holm_adjust([_p(g.em) for g in family])
+    mcnemar = holm_adjust([g.mcnemar.p_value for g in family])
+    adjusted = {g.domain: ps for g, *ps in zip(family, f1, em, mcnemar, strict=True)}
+    return tuple(_claim(g, adjusted.get(g.domain)) for g in groups), len(family)
+
+
+def _p(metric: MetricComparison) -> float:
+    # Five or more stories always give a p-value (two suffice): the guard is for the reader.
+    assert metric.p_value is not None
+    return metric.p_value
+
+
+def _claim(group: GroupComparison, p_holm: list[float] | None) -> GroupComparison:
+    """The domain with its adjusted (F1, EM, McNemar) p-values, or marked too few stories."""
+    if p_holm is None:
+        return replace(
+            group, f1=replace(group.f1, claims=False), em=replace(group.em, claims=False),
+            too_few_stories=True,
+        )  # fmt: skip
+    return replace(
+        group, f1=replace(group.f1, p_holm=p_holm[0]), em=replace(group.em, p_holm=p_holm[1]),
+        mcnemar_p_holm=p_holm[2],
+    )  # fmt: skip
 
 
 def compare_all(
@@ -264,14 +332,19 @@ def comparison_to_json(comparison: PairedComparison) -> dict[str, Any]:
             "confidence": 1 - ALPHA,
             "mde_power": POWER,
             "mcnemar_em_right_at": EM_RIGHT,
+            "domains_adjusted": "holm",
+            "holm_domains": comparison.holm_domains,
+            "few_stories_below": FEW_STORIES,
         },
         "overall": _group_json(comparison.overall) if comparison.overall else None,
-        "domains": {g.domain: _group_json(g) for g in comparison.domains},
+        "domains": {g.domain: _group_json(g, domain=True) for g in comparison.domains},
     }
 
 
-def _group_json(group: GroupComparison) -> dict[str, Any]:
-    return {
+def _group_json(group: GroupComparison, domain: bool = False) -> dict[str, Any]:
+    """A domain also carries its Holm-adjusted p-values and `too_few_stories`; there
+    `significant` is Holm-based (and false with too few stories)."""
+    document: dict[str, Any] = {
         "questions": group.questions,
         "stories": group.stories,
         "em": _metric_json(group.em),
@@ -287,6 +360,12 @@ def _group_json(group: GroupComparison) -> dict[str, Any]:
             "losses": group.f1_outcomes.losses,
         },
     }
+    if domain:
+        document["em"]["p_holm"] = group.em.p_holm
+        document["f1"]["p_holm"] = group.f1.p_holm
+        document["mcnemar"]["p_holm"] = group.mcnemar_p_holm
+        document["too_few_stories"] = group.too_few_stories
+    return document
 
 
 def _metric_json(metric: MetricComparison) -> dict[str, Any]:

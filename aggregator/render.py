@@ -10,6 +10,7 @@ from evalfleet.aggregator.answerability import GROUPS
 from evalfleet.aggregator.paired import (
     FEW_STORIES,
     FEW_STORIES_NOTE,
+    TOO_FEW_STORIES,
     GroupComparison,
     MetricComparison,
     PairedComparison,
@@ -79,8 +80,9 @@ def comparison_rows(comparison: PairedComparison) -> list[list[str]]:
         groups.append(comparison.overall)
     return [
         [
-            g.domain, f"{g.questions} ({g.stories})", _delta(g.f1), _p(g.f1.p_value),
-            _delta(g.em), _p(g.mcnemar.p_value),
+            g.domain, f"{g.questions} ({g.stories})", _delta(g.f1),
+            TOO_FEW_STORIES if g.too_few_stories else _p(g.f1.p_shown),
+            _delta(g.em), _p(g.mcnemar_p_shown),
             f"{g.f1_outcomes.wins}/{g.f1_outcomes.ties}/{g.f1_outcomes.losses}",
         ]
         for g in groups
@@ -88,7 +90,27 @@ def comparison_rows(comparison: PairedComparison) -> list[list[str]]:
 
 
 def _few_stories(comparison: PairedComparison) -> bool:
-    return any(g.stories < FEW_STORIES for g in comparison.domains)
+    return any(g.too_few_stories for g in comparison.domains)
+
+
+def holm_note(comparison: PairedComparison) -> str | None:
+    """How the per-domain p-values were corrected for testing several domains."""
+    if not comparison.domains:
+        return None
+    if comparison.holm_domains == 0:
+        return f"No domain has {FEW_STORIES} stories or more: no per-domain p-value is shown."
+    domains = f"{comparison.holm_domains} domain{'s' if comparison.holm_domains > 1 else ''}"
+    return (
+        f"Per-domain p-values Holm-adjusted over {domains} (those with "
+        f"{FEW_STORIES} stories or more), and significance judged on them; the overall row is "
+        "not adjusted."
+    )
+
+
+def comparison_notes(comparison: PairedComparison) -> list[str]:
+    """The lines under a per-domain table: the correction, and which domains claim nothing."""
+    notes = [note for note in (holm_note(comparison),) if note]
+    return notes + ([FEW_STORIES_NOTE] if _few_stories(comparison) else [])
 
 
 def _difference(summary: Summary) -> str | None:
@@ -175,16 +197,17 @@ def render_table(summary: Summary) -> Group:
         parts += [answerability, Text(ANSWERABILITY_NOTE, style="dim")]
     parts.append(domains)
     for comparison in summary.comparisons:
+        # No edge padding: the two columns it frees keep domain names whole at 80 columns.
         table = Table(
-            title=f"{comparison.other} against {comparison.reference} (paired, per domain)"
+            title=f"{comparison.other} against {comparison.reference} (paired, per domain)",
+            pad_edge=False,
         )
         for column in COMPARISON_COLUMNS:
             table.add_column(column, justify="left" if column == "domain" else "right")
         for row in comparison_rows(comparison):
             table.add_row(*row)
         parts.append(table)
-        if _few_stories(comparison):
-            parts.append(Text(FEW_STORIES_NOTE, style="dim"))
+        parts.extend(Text(note, style="dim") for note in comparison_notes(comparison))
     parts.extend(Text(line, style="bold") for line in verdict_lines(summary))
     parts.extend(Text(line) for line in _left_out(summary))
     return Group(*parts)
@@ -226,8 +249,7 @@ def render_markdown(summary: Summary) -> str:
         lines.append("| " + " | ".join(COMPARISON_COLUMNS) + " |")
         lines.append("|---|" + "---:|" * (len(COMPARISON_COLUMNS) - 1))
         lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(comparison)]
-        if _few_stories(comparison):
-            lines += ["", FEW_STORIES_NOTE]
+        lines += [line for note in comparison_notes(comparison) for line in ("", note)]
     left_out = _left_out(summary)
     if left_out:
         lines += ["", "## Left out", "", *[f"- {line.strip()}" for line in left_out]]

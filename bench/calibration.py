@@ -7,6 +7,11 @@ null hypothesis is true, so at alpha = 0.05 about 5% of comparisons should be de
 significant (the 95% interval on the F1 difference excludes 0). Done for both simulated
 models (sim-base: verbose, whose EM hardly varies; sim-finetuned: concise).
 
+Domains: the same A/A pairs compared per source domain as the report does; the family-wise
+error is the share of A/A comparisons in which ANY domain is declared significant on F1 after
+Holm over the domains with at least 5 stories (target <= alpha), beside the per-domain
+(per-comparison) rate and what the uncorrected per-domain flags gave.
+
 Power: sim-base against itself with a known improvement injected (a random share of its
 questions answered with the gold answer: F1 and EM become 1 there), and sim-base against
 sim-finetuned. The answers come from the simulator's reader called directly with the very
@@ -30,7 +35,14 @@ import numpy.typing as npt
 
 from evalfleet.aggregator.bootstrap import bootstrap_means, resample_counts
 from evalfleet.aggregator.no_answer import score_answer
-from evalfleet.aggregator.paired import ALPHA, DEFAULT_RESAMPLES, PairedQuestion, compare_group
+from evalfleet.aggregator.paired import (
+    ALPHA,
+    DEFAULT_RESAMPLES,
+    GroupComparison,
+    PairedQuestion,
+    compare_domains,
+    compare_group,
+)
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.schema.payloads import HistoryMode
 from evalfleet.simulator.config import DEFAULT_MODELS, SIM_BASE, SIM_FINETUNED
@@ -130,6 +142,24 @@ def rate(flags: list[bool]) -> float:
     return round(float(np.mean(flags)), 4) if flags else float("nan")
 
 
+def raw_significant(group: GroupComparison) -> bool:
+    """What a domain's F1 flag was before Holm: its own test at alpha, whatever its stories."""
+    return group.f1.p_value is not None and group.f1.p_value < ALPHA
+
+
+def domain_flags(questions: list[PairedQuestion], rng: np.random.Generator) -> dict[str, Any]:
+    """One A/A comparison per domain: any claim after Holm, before it, and each raw test."""
+    domains, family = compare_domains(questions, rng, DEFAULT_RESAMPLES)
+    tested = [g for g in domains if not g.too_few_stories]
+    return {
+        "familywise": any(g.f1.significant for g in domains),
+        "familywise_unadjusted": any(raw_significant(g) for g in tested),
+        "any_domain_uncorrected": any(raw_significant(g) for g in domains),
+        "per_domain": [raw_significant(g) for g in tested],
+        "family": family,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=200, help="A/A comparisons per model")
@@ -145,6 +175,9 @@ def main() -> None:
     generated = time.perf_counter() - started
 
     rng = np.random.default_rng(12345)
+    # Its own stream: the figures above stay what they were without the per-domain ones.
+    domain_rng = np.random.default_rng(54321)
+    by_domain: dict[str, list[dict[str, Any]]] = {}
     aa: dict[str, dict[str, list[bool]]] = {}
     abs_diff: dict[str, list[float]] = {}
     for model in (BASE, FINETUNED):
@@ -161,6 +194,7 @@ def main() -> None:
             flags["percentile_f1"].append(percentile_significant(questions, "f1", rng))
             flags["percentile_em"].append(percentile_significant(questions, "em", rng))
             abs_diff.setdefault(model, []).append(abs(group.f1.difference))
+            by_domain.setdefault(model, []).append(domain_flags(questions, domain_rng))
         aa[model] = flags
 
     power: list[dict[str, Any]] = []
@@ -196,6 +230,7 @@ def main() -> None:
 
     pooled = {k: aa[BASE][k] + aa[FINETUNED][k] for k in aa[BASE]}
     n = len(pooled["f1"])
+    domain_runs = by_domain[BASE] + by_domain[FINETUNED]
     out = {
         "benchmark": "calibration",
         "dataset": str(args.dataset.name),
@@ -211,10 +246,20 @@ def main() -> None:
         "aa_mcnemar_rate": rate(aa[FINETUNED]["mcnemar"]),
         "aa_percentile_bootstrap_rate": rate(pooled["percentile_f1"]),
         "aa_monte_carlo_se": round(float(np.sqrt(ALPHA * (1 - ALPHA) / n)), 4),
+        "familywise_error_domains": rate([d["familywise"] for d in domain_runs]),
+        "familywise_error_domains_unadjusted": rate(
+            [d["familywise_unadjusted"] for d in domain_runs]
+        ),
+        "any_domain_significant_uncorrected": rate(
+            [d["any_domain_uncorrected"] for d in domain_runs]
+        ),
+        "aa_domain_false_positive_rate": rate([f for d in domain_runs for f in d["per_domain"]]),
+        "holm_domains": domain_runs[0]["family"] if domain_runs else 0,
         "aa_by_model": {
             model: {
                 **{f"{k}_rate": rate(v) for k, v in flags.items()},
                 "mean_abs_f1_difference": round(float(np.mean(abs_diff[model])), 3),
+                "familywise_error_domains": rate([d["familywise"] for d in by_domain[model]]),
             }
             for model, flags in aa.items()
         },
@@ -231,6 +276,13 @@ def main() -> None:
         f"F1 interval excludes 0 in {out['aa_false_positive_rate']:.1%} "
         f"(plain percentile bootstrap: {out['aa_percentile_bootstrap_rate']:.1%}); "
         f"McNemar (sim-finetuned) {out['aa_mcnemar_rate']:.1%}"
+    )
+    print(
+        f"A/A per domain (Holm over {out['holm_domains']} domains with >= 5 stories): any "
+        f"domain significant in {out['familywise_error_domains']:.1%} (family-wise error; "
+        f"{out['familywise_error_domains_unadjusted']:.1%} unadjusted; "
+        f"{out['any_domain_significant_uncorrected']:.1%} with every domain tested on its own "
+        f"as before); per domain test {out['aa_domain_false_positive_rate']:.1%}"
     )
     for p in power:
         print(

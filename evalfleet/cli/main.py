@@ -39,6 +39,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "Compare two runs over the same data (two checkpoints, two prompts): run B's model "
         "against run A's, question by question.",
     ),
+    "plan": LazyCommand(
+        "evalfleet.cli.plan_cmd:plan",
+        "Plan a run from a pilot: the stories that give the wanted power to detect a "
+        "difference (story-clustered, from the pilot's spread), and their requests, tokens "
+        "and dollars.",
+    ),
     "export": LazyCommand(
         "evalfleet.cli.export_cmd:export",
         "One JSON object per (model, question): answer, references, EM/F1 (0-1), tokens, error.",
