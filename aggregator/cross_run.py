@@ -14,6 +14,7 @@ from evalfleet.aggregator.report_data import ReportData, build_report, load_stor
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.aggregator.summary import dataset_info, failed_questions, get_run, model_summary
 from evalfleet.aggregator.summary_types import CrossRunSummary, RunSide
+from evalfleet.aggregator.truncation import truncation_by_label
 from evalfleet.schema.accounting import Usage
 from evalfleet.schema.errors import EvalfleetError
 from evalfleet.schema.models import Run
@@ -85,6 +86,11 @@ def compare_runs(
     comparison = compare_models(turns, name_a, name_b)
     scores = compute_scores(turns)
     split = answerability_scores(turns)
+    # Each side's answers cut at its own run's max_tokens.
+    cut = {
+        name_a: truncation_by_label(turns_a, _max_tokens(run_1), [chosen_a])[chosen_a],
+        name_b: truncation_by_label(turns_b, _max_tokens(run_2), [chosen_b])[chosen_b],
+    }
     failures, failures_total = failed_questions(turns)
     summary = CrossRunSummary(
         runs=(
@@ -96,7 +102,9 @@ def compare_runs(
         dataset=dataset_info(run_1),
         history=_history(run_1, run_2),
         models={
-            name: model_summary(model, name, scores, _usage(turns, name), split.get(name))
+            name: model_summary(
+                model, name, scores, _usage(turns, name), split.get(name), cut[name]
+            )
             for name, model in ((name_a, model_a), (name_b, model_b))
         },
         failures=failures,
@@ -112,6 +120,10 @@ def _history(run_a: Run, run_b: Run) -> str:
     a = RunConfig.model_validate(run_a.config).history.value
     b = RunConfig.model_validate(run_b.config).history.value
     return a if a == b else f"{a}/{b}"
+
+
+def _max_tokens(run: Run) -> int:
+    return RunConfig.model_validate(run.config).max_tokens
 
 
 def _usage(turns: list[ScoredTurn], label: str) -> Usage:

@@ -86,6 +86,8 @@ figure svg { width: 100%; height: auto; display: block; }
   border-left: 3px solid var(--line); font-size: 13px; color: #3c4043; white-space: pre-wrap; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 12px;
   background: var(--soft); border: 1px solid var(--line); }
+.warning { border-left: 6px solid #f9ab00; background: #fef7e0; padding: 10px 14px;
+  border-radius: 6px; font-weight: 600; }
 footer { margin-top: 48px; color: var(--muted); font-size: 13px; }
 """
 
@@ -168,12 +170,15 @@ def _models_table(summary: Summary) -> str:
             f"<tr><td>{_e(label)}</td><td class='text'>{_e(m.model)}</td>"
             f"<td>{s.questions}</td><td>{s.answered}</td><td>{s.failed}</td>"
             f"<td>{s.scored}</td><td>{_num(s.em)}</td><td>{_num(s.f1)}</td>"
-            f"<td>{m.usage.completion_tokens:,}</td></tr>"
+            f"<td>{m.usage.completion_tokens:,}</td>"
+            f"<td>{m.truncation.truncated} ({100 * m.truncation.share:.1f}%)</td></tr>"
         )
     return (
         "<table><thead><tr><th>label</th><th class='text'>model</th><th>questions</th>"
         "<th>answered</th><th>failed</th><th>scored</th><th>EM</th><th>F1</th>"
-        "<th>completion tokens</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>completion tokens</th><th>cut by max_tokens</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
     )
 
 
@@ -333,6 +338,7 @@ def _sections(report: ReportData, plots: list[Plot]) -> Iterable[str]:
         yield from (_verdict_block(c) for c in report.comparisons)
     else:
         yield from (f"<p>{_e(line)}</p>" for line in verdict_lines(summary))
+    yield from (f"<p class='warning'>{_e(line)}</p>" for line in summary.warnings)
     yield "<h2>Scores</h2>" + _models_table(summary) + _answerability_table(summary)
     if "scores" in by_name:
         yield "<h2>Where the difference is</h2>" + _figure(by_name["scores"])

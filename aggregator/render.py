@@ -16,6 +16,7 @@ from evalfleet.aggregator.paired import (
     PairedComparison,
 )
 from evalfleet.aggregator.summary_types import CrossRunSummary, RunSummary, Summary
+from evalfleet.aggregator.truncation import truncation_line
 from evalfleet.aggregator.verdict import verdict
 
 
@@ -149,6 +150,11 @@ def answerability_rows(summary: Summary) -> list[list[str]]:
     ]
 
 
+def cut_line(summary: Summary) -> str:
+    """Each model's answers cut at max_tokens, count and share."""
+    return truncation_line({label: m.truncation for label, m in summary.models.items()})
+
+
 def _left_out(summary: Summary) -> list[str]:
     lines = []
     for label, m in summary.models.items():
@@ -185,7 +191,7 @@ def render_table(summary: Summary) -> Group:
             d = m.domains.get(domain)
             cells.append(f"{_fmt(d.f1)} ({_fmt(d.em)}) n={d.scored}" if d else "-")
         domains.add_row(domain, *cells)
-    parts: list[RenderableType] = [Text(headline(summary)), models]
+    parts: list[RenderableType] = [Text(headline(summary)), models, Text(cut_line(summary))]
     split = answerability_rows(summary)
     if split:
         answerability = Table(title=ANSWERABILITY_TITLE)
@@ -209,6 +215,7 @@ def render_table(summary: Summary) -> Group:
         parts.append(table)
         parts.extend(Text(note, style="dim") for note in comparison_notes(comparison))
     parts.extend(Text(line, style="bold") for line in verdict_lines(summary))
+    parts.extend(Text(line, style="bold yellow") for line in summary.warnings)
     parts.extend(Text(line) for line in _left_out(summary))
     return Group(*parts)
 
@@ -217,6 +224,8 @@ def render_markdown(summary: Summary) -> str:
     lines = [f"# {title(summary)}", "", headline(summary), ""]
     lines += [f"**{line}**" for line in verdict_lines(summary)]
     lines += [""] if verdict_lines(summary) else []
+    lines += [f"> **{line}**" for line in summary.warnings]
+    lines += [""] if summary.warnings else []
     lines += [
         "| label | model | questions | answered | failed | EM | F1 |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -227,6 +236,7 @@ def render_markdown(summary: Summary) -> str:
             f"| {label} | `{m.model}` | {s.questions} | {s.answered} | {s.failed} "
             f"| {_fmt(s.em)} | {_fmt(s.f1)} |"
         )
+    lines += ["", cut_line(summary)]
     split = answerability_rows(summary)
     if split:
         lines += ["", f"## {ANSWERABILITY_TITLE}", ""]

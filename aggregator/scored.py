@@ -29,6 +29,8 @@ class ScoredTurn:
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_ms: float | None
+    # As the endpoint sent it ("stop", "length": cut at max_tokens); None when not answered.
+    finish_reason: str | None = None
 
 
 def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
@@ -49,6 +51,7 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
             select(
                 Answer.model_label, Answer.story_id, Answer.turn, Answer.text, Answer.error,
                 Answer.prompt_tokens, Answer.completion_tokens, Answer.latency_ms,
+                Answer.finish_reason,
             ).where(Answer.run_id == run_id)
         )
     }  # fmt: skip
@@ -86,6 +89,7 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
                     prompt_tokens=answer.prompt_tokens if answer is not None else None,
                     completion_tokens=answer.completion_tokens if answer is not None else None,
                     latency_ms=answer.latency_ms if answer is not None else None,
+                    finish_reason=answer.finish_reason if answer is not None else None,
                 )
             )
     return scored

@@ -19,6 +19,7 @@ from evalfleet.aggregator.summary_types import (
     Progress,
     RunSummary,
 )
+from evalfleet.aggregator.truncation import Truncation, truncation_by_label
 from evalfleet.schema.accounting import Usage, usage_by_label
 from evalfleet.schema.errors import RunNotFoundError
 from evalfleet.schema.models import Item, Result, Run, RunState, as_utc, utcnow
@@ -69,8 +70,9 @@ def summarize_run(
     scores = stored or compute_scores(turns)
     usage = usage_by_label(session, run_id, config.models, config.prices)
     split = answerability_scores(turns)
+    cut = truncation_by_label(turns, config.max_tokens, config.models)
     by_label = {
-        label: model_summary(model, label, scores, usage[label], split.get(label))
+        label: model_summary(model, label, scores, usage[label], split.get(label), cut[label])
         for label, model in config.models.items()
     }
     items = Counter(
@@ -104,15 +106,18 @@ def model_summary(
     scores: list[DomainScore],
     usage: Usage,
     answerability: Mapping[str, DomainScore] | None = None,
+    truncation: Truncation | None = None,
 ) -> ModelSummary:
-    """One model's overall scores, tokens and cost, scores per domain and, when the run has
-    questions without an answer, its HasAns and NoAns scores."""
+    """One model's overall scores, tokens and cost, scores per domain, its answers cut at
+    max_tokens and, when the run has questions without an answer, its HasAns and NoAns
+    scores."""
     return ModelSummary(
         model=model,
         overall=next(s for s in scores if s.label == label and s.domain == OVERALL),
         domains={s.domain: s for s in scores if s.label == label and s.domain != OVERALL},
         usage=usage,
         answerability=dict(answerability or {}),
+        truncation=truncation or Truncation(),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from evalfleet.aggregator.aggregate import DomainScore
 from evalfleet.aggregator.paired import PairedComparison, comparison_to_json
+from evalfleet.aggregator.truncation import Truncation, truncation_warnings
 from evalfleet.aggregator.verdict import verdict
 from evalfleet.schema.accounting import Usage
 
@@ -64,6 +65,8 @@ class ModelSummary:
     # HasAns and NoAns scores (aggregator/answerability.py); empty, and left out of the JSON,
     # when every question of the run has an answer.
     answerability: Mapping[str, DomainScore] = field(default_factory=dict)
+    # Its answers cut at max_tokens (aggregator/truncation.py).
+    truncation: Truncation = field(default_factory=Truncation)
 
     def to_json(self) -> dict[str, Any]:
         document = {
@@ -74,6 +77,7 @@ class ModelSummary:
             "cost_usd": self.usage.cost_usd,
             "api_calls": self.usage.api_calls,
             "rate_limited": self.usage.rate_limited,
+            **self.truncation.to_json(),
             "domains": {domain: score_json(s) for domain, s in self.domains.items()},
         }
         if self.answerability:
@@ -142,6 +146,11 @@ class Summary(ABC):
     def to_json(self) -> dict[str, Any]:
         """The JSON document, keys in their published order."""
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a reader of the scores must know: models with many answers cut by max_tokens."""
+        return truncation_warnings({label: m.truncation for label, m in self.models.items()})
+
     def _head_json(self) -> dict[str, Any]:
         return {
             "state": self.state,
@@ -155,6 +164,7 @@ class Summary(ABC):
             "models": {label: m.to_json() for label, m in self.models.items()},
             "failures": [f.to_json() for f in self.failures],
             "failures_total": self.failures_total,
+            "warnings": self.warnings,
             # Keyed by the compared (other) label; each with its verdict line.
             "comparison": {
                 c.other: {"verdict": verdict(c).line, **comparison_to_json(c)}

@@ -44,6 +44,15 @@ class SimConfig:
     port: int = 0  # 0 = let the OS pick a free port
     latency_ms_mean: float = 0.0
     latency_distribution: LatencyDistribution = "fixed"
+    # On top of the base latency, per generated token (after the max_tokens cut): a long
+    # answer takes longer, as on a real server. 0 keeps the base latency alone.
+    latency_ms_per_token: float = 0.0
+    # The model's own output, drawn per request from (model, messages) so that a retry gets
+    # the same (simulator.generation): an empty answer with finish_reason "stop", a long one
+    # (cut at max_tokens when longer), one with non-ASCII text. Shares 0..1 of the answers.
+    empty_answer_rate: float = 0.0
+    long_answer_rate: float = 0.0
+    unicode_answer_rate: float = 0.0
     fault_429: float = 0.0
     fault_503: float = 0.0
     fault_500: float = 0.0
@@ -94,6 +103,19 @@ class SimConfig:
         for name, length in self.context_lengths().items():
             if length <= 0:
                 raise ValueError(f"context length of {name!r} must be > 0, got {length}")
+        if self.latency_ms_per_token < 0 or not math.isfinite(self.latency_ms_per_token):
+            raise ValueError(f"latency_ms_per_token must be >= 0, got {self.latency_ms_per_token}")
+        for name, rate in self.answer_rates().items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name}_answer_rate must be within 0..1, got {rate}")
+
+    def answer_rates(self) -> dict[str, float]:
+        """Share of each kind of the model's own unusual answers (simulator.generation)."""
+        return {
+            "empty": self.empty_answer_rate,
+            "long": self.long_answer_rate,
+            "unicode": self.unicode_answer_rate,
+        }
 
     def fault_probabilities(self) -> dict[str, float]:
         """Probability of each fault kind, in FAULT_KINDS order."""

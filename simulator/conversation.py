@@ -19,6 +19,7 @@ __all__ = [
     "parse_messages",
     "prompt_tokens",
     "sampling_rng",
+    "style_rng",
 ]
 
 # "Story:" / "Passage:" / "Context:" introduce the passage in many prompt templates.
@@ -83,6 +84,12 @@ def prompt_tokens(messages: Sequence[Any]) -> int:
 def greedy_rng(model: str, messages: Any) -> random.Random:
     """The model's own randomness: fixed by (model, messages), whatever the seed."""
     return random.Random(_digest(["greedy", model, messages]))
+
+
+def style_rng(model: str, messages: Any) -> random.Random:
+    """The model's output quirks (empty, long, non-ASCII answers): fixed by (model, messages),
+    like its greedy answer, and apart from that answer's stream so as not to change it."""
+    return random.Random(_digest(["style", model, messages]))
 
 
 def sampling_rng(model: str, messages: Any, seed: int | None, temperature: float) -> random.Random:

@@ -2,7 +2,8 @@
 
 `SimHandler.handle` turns one parsed request (method, path, headers, body bytes) into a
 response: routing, the API key, the chat body's checks, context length, rate limits,
-injected faults, latency and the reader's answer. Latency is a sleep on the caller's
+injected faults, latency (a base plus a per-token share) and the reader's answer, as the
+model's decoding shapes it (simulator.generation). Latency is a sleep on the caller's
 thread, so the HTTP layer (simulator.server) gives each connection a thread; this module
 owns no sockets and starts no threads.
 """
@@ -28,6 +29,7 @@ from evalfleet.simulator.conversation import (
     sampling_rng,
 )
 from evalfleet.simulator.faults import FaultInjector
+from evalfleet.simulator.generation import generation_s, style_answer
 from evalfleet.simulator.ratelimit import RateDecision, RateLimiter
 from evalfleet.simulator.reader import answer
 from evalfleet.simulator.stats import SimStats
@@ -201,8 +203,15 @@ class SimHandler:
                 else None
             ),
         )
+        content = style_answer(
+            content, conversation.story, request.model, request.messages, self.config
+        )
         if fault == "empty":
             content = ""
+        # The tokens take their time once the reply is known: a long answer comes slower.
+        per_token_ms = self.config.latency_ms_per_token
+        if not self._sleep(generation_s(content, request.max_tokens, per_token_ms)):
+            return None
         finish_reason = "stop"
         if request.max_tokens is not None and approx_tokens(content) > request.max_tokens:
             content = " ".join(content.split()[: request.max_tokens])

@@ -31,6 +31,7 @@ def export_record(turn: ScoredTurn) -> dict[str, Any]:
         "prompt_tokens": turn.prompt_tokens,
         "completion_tokens": turn.completion_tokens,
         "latency_ms": turn.latency_ms,
+        "finish_reason": turn.finish_reason,
         "error": turn.error,
     }
 
@@ -44,7 +45,10 @@ def export_record(turn: ScoredTurn) -> dict[str, Any]:
     help="Write to this file instead of standard output.",
 )
 def export(run_id: int, out: Path | None) -> None:
-    """One JSON object per (model, question): answer, references, EM/F1 (0-1), tokens, error."""
+    """One JSON object per (model, question): answer, references, EM/F1 (0-1), tokens, error.
+
+    Each record's finish_reason is the endpoint's: "length" marks an answer cut at --max-tokens.
+    """
     sessions = open_database(load_settings())
     with sessions() as session:
         if session.get(Run, run_id) is None:

@@ -23,6 +23,31 @@ from evalfleet.cli.options import stderr
     default="fixed",
     show_default=True,
 )
+@click.option(
+    "--latency-ms-per-token",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Added per generated token: long answers come slower.",
+)
+@click.option(
+    "--empty-answer-rate",
+    type=float,
+    default=0.0,
+    help="Share of answers the model leaves empty (finish_reason stop: scored).",
+)
+@click.option(
+    "--long-answer-rate",
+    type=float,
+    default=0.0,
+    help="Share of answers that ramble on (60-300 words; cut at max_tokens, finish_reason length).",
+)
+@click.option(
+    "--unicode-answer-rate",
+    type=float,
+    default=0.0,
+    help="Share of answers with non-ASCII text (curly quotes, other scripts, emoji).",
+)
 @click.option("--rpm", type=int, default=None, help="Requests per minute allowed per model.")
 @click.option("--fault-429", type=float, default=0.0, help="Share of requests answered 429.")
 @click.option("--fault-503", type=float, default=0.0)
@@ -33,6 +58,8 @@ from evalfleet.cli.options import stderr
 @click.option("--api-key", default=None, help="Require this bearer key (401 otherwise).")
 def sim(
     host: str, port: int, latency_ms: float, latency_distribution: str, rpm: int | None,
+    latency_ms_per_token: float, empty_answer_rate: float, long_answer_rate: float,
+    unicode_answer_rate: float,
     fault_429: float, fault_503: float, fault_500: float, fault_timeout: float,
     timeout_s: float, seed: int, api_key: str | None,
 ) -> None:  # fmt: skip
@@ -44,6 +71,8 @@ def sim(
         config = SimConfig(
             host=host, port=port, latency_ms_mean=latency_ms,
             latency_distribution=latency_distribution,  # type: ignore[arg-type]
+            latency_ms_per_token=latency_ms_per_token, empty_answer_rate=empty_answer_rate,
+            long_answer_rate=long_answer_rate, unicode_answer_rate=unicode_answer_rate,
             rpm_per_model=rpm, fault_429=fault_429, fault_503=fault_503, fault_500=fault_500,
             fault_timeout=fault_timeout, timeout_s=timeout_s, seed=seed, required_api_key=api_key,
         )  # fmt: skip
