@@ -68,7 +68,10 @@ class TimingOutFeedback:
         raise redis.exceptions.TimeoutError("Timeout reading from socket")
 
     def on_rate_limited(
-        self, retry_after_s: float | None, reset_s: float | None = None, limit_rpm: float | None = None
+        self,
+        retry_after_s: float | None,
+        reset_s: float | None = None,
+        limit_rpm: float | None = None,
     ) -> None:
         raise redis.exceptions.TimeoutError("Timeout reading from socket")
 
