@@ -30,6 +30,7 @@ import yaml
 from cluster_checks import (
     answer_count,
     check_flower,
+    every_node_name,
     outcome,
     run_state,
     running_node_names,
@@ -58,6 +59,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=3, help="replicas at the start")
     parser.add_argument("--scale-to", type=int, default=5, help="replicas after scaling up")
     parser.add_argument("--concurrency", type=int, default=4, help="items per replica")
+    # Without a limit the simulator answers the sample in seconds, before the faults.
+    parser.add_argument("--rpm", type=float, default=150.0, help="per model, cluster-wide")
     parser.add_argument("--keep", action="store_true", help="leave the project running")
     parser.add_argument("--log-dir", type=Path, default=None)
     return parser.parse_args()
@@ -92,11 +95,12 @@ def simulator_up(compose: Compose) -> bool:
     return compose.ok("exec", "-T", "simulator", "python", "-c", probe)
 
 
-def start_run(compose: Compose, stories: int, log: Path) -> subprocess.Popen[str]:
+def start_run(compose: Compose, args: argparse.Namespace, log: Path) -> subprocess.Popen[str]:
     """`docker-compose run --rm worker evalfleet run ... --wait`: the producer in the network."""
     return compose.popen(
         "run", "--rm", "--no-deps", "worker", "evalfleet", "run",
-        "--dataset", f"/data/{SAMPLE}", "--limit", str(stories), "--no-cache",
+        "--dataset", f"/data/{SAMPLE}", "--limit", str(args.stories), "--no-cache",
+        "--rpm", f"{args.rpm:g}",
         "--base", DEMO_MODELS["base"], "--finetuned", DEMO_MODELS["finetuned"], "--wait",
         log=log,
     )  # fmt: skip
@@ -134,11 +138,14 @@ class FlowerCheck(threading.Thread):
 
     def run(self) -> None:
         try:
+            # The replicas just added print their node names once they have started.
+            wait_for("the new workers' names", lambda: len(running_node_names(self.compose))
+                     == len(self.compose.containers("worker")), timeout=120)  # fmt: skip
             names = running_node_names(self.compose)
             env = self.compose.env
             self.result = {"checked": True, **check_flower(
                 int(env["FLOWER_PORT"]), env["FLOWER_USER"], env["FLOWER_PASSWORD"], names,
-                self.run_id)}  # fmt: skip
+                every_node_name(self.compose), self.run_id)}  # fmt: skip
         except BaseException as exc:  # noqa: BLE001 - reported in the JSON (pytest's skip too)
             self.result = {"checked": False, "error": f"{type(exc).__name__}: {exc}"}
 
@@ -148,7 +155,7 @@ def faulty_run(compose: Compose, args: argparse.Namespace, expected: int, log_di
     faults = Faults(compose, lease_s, args.scale_to)
     started = time.monotonic()
     log = log_dir / "run-faults.log"
-    process = start_run(compose, args.stories, log)
+    process = start_run(compose, args, log)
     run_id = new_run_id(compose, 0)
     flower = FlowerCheck(compose, run_id)
 
@@ -172,7 +179,7 @@ def fault_free_run(compose: Compose, args: argparse.Namespace, previous: int,
                    log_dir: Path) -> tuple[int, float]:  # fmt: skip
     started = time.monotonic()
     log = log_dir / "run-fault-free.log"
-    process = start_run(compose, args.stories, log)
+    process = start_run(compose, args, log)
     run_id = new_run_id(compose, previous)
     finish(process, log, "the fault-free run")
     return run_id, round(time.monotonic() - started, 1)

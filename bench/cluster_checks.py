@@ -92,11 +92,18 @@ def running_node_names(compose: Compose) -> list[str]:
     return [names[-1] for c in compose.containers("worker") if (names := node_names(logs(c)))]
 
 
+def every_node_name(compose: Compose) -> set[str]:
+    """Every node name any replica took, stopped and killed ones included."""
+    containers = compose.containers("worker", running_only=False)
+    return {name for container in containers for name in node_names(logs(container))}
+
+
 def check_flower(
-    port: int, user: str, password: str, names: list[str], run_id: int
+    port: int, user: str, password: str, names: list[str], known: set[str], run_id: int
 ) -> dict[str, Any]:
     """Flower's workers and tasks pages in headless Chromium, logged in: every running worker
-    by its own name, and the run's tasks by their run, model and story."""
+    (`names`) by its own name, and the run's tasks by their run, model and story, each taken
+    by a worker of the cluster (`known`: stopped and killed ones too)."""
     base = f"http://{quote(user)}:{quote(password)}@127.0.0.1:{port}/"
     profile = Path(tempfile.mkdtemp(prefix="evalfleet-cluster-chromium-"))
     prefix = f"run {run_id} "
@@ -105,7 +112,9 @@ def check_flower(
         return {row.get("Worker", "") for row in table_rows(dom, "workers-table")}
 
     def run_tasks(dom: str) -> list[dict[str, str]]:
-        return [r for r in table_rows(dom, "tasks-table") if r.get("args", "").startswith(prefix)]
+        """The run's answer tasks (its aggregation task reads "run N aggregation")."""
+        rows = table_rows(dom, "tasks-table")
+        return [r for r in rows if r.get("args", "").startswith(prefix) and "story" in r["args"]]
 
     workers_dom = page_until(base + "workers", profile, lambda d: set(names) <= workers_of(d))
     tasks_dom = page_until(base + "tasks", profile, lambda d: bool(run_tasks(d)))
@@ -118,6 +127,7 @@ def check_flower(
         "run_task_rows": len(tasks),
         "task_rows_readable": bool(tasks)
         and all(t.get("Name") == "evalfleet.answer_item" for t in tasks)
-        and all(re.fullmatch(rf"run {run_id} \S+ story \S+ item \d+", t["args"]) for t in tasks),
+        and all(re.fullmatch(rf"run {run_id} \S+ story \S+ item \d+", t["args"]) for t in tasks)
+        and all(t.get("Worker") in known for t in tasks if t.get("Worker")),
         "example_row": tasks[0] if tasks else None,
     }

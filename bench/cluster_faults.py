@@ -104,11 +104,11 @@ def fire_during(
     """Fire the plan as the answers reach each share; `after[kind]` runs once that fault is
     done. Returns the kinds that could not fire because the run had ended first."""
     for share, kind, action in faults.plan():
-        while answers() < share * expected:
-            if finished():
-                return [k for _, k, _ in faults.plan() if k not in faults.by_kind()]
+        while (count := answers()) < share * expected and not finished():
             time.sleep(1)
-        say(f"{kind} at {answers()}/{expected} answers")
+        if count >= expected or finished():  # a fault after the last answer tests nothing
+            return [k for _, k, _ in faults.plan() if k not in faults.by_kind()]
+        say(f"{kind} at {count}/{expected} answers")
         action()
         if kind in after:
             after[kind]()
