@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -46,7 +47,8 @@ from evalfleet.fleet import free_port
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.simulator.config import DEMO_MODELS
 
-DATA_DIR = ROOT.parent / "shared" / "data"
+# The shared data folder (not in the repository), mounted read-only into the workers.
+DATA_DIR = Path(os.environ.get("EVALFLEET_DATA_DIR") or ROOT.parent / "shared" / "data")
 SAMPLE = "coqa/coqa-validation-first20.jsonl"  # under DATA_DIR, mounted as /data
 PROJECT = "evalfleet-cluster-test"
 FLOWER_USER = "admin"
