@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from test_dockerfile import build_args
-from unit.deploy.compose_files import ROOT, SERVICES, VARIABLE, project_services
+from unit.deploy.compose_files import ROOT, SERVICES, VARIABLE, compose_variables, project_services
 
 OFFICIAL = {"redis": "redis:7", "postgres": "postgres:16"}
 
@@ -48,3 +48,17 @@ def test_the_default_extra_ca_file_exists_is_empty_and_is_in_the_build_context()
     # Then the file exists and adds no certificate, and no pattern drops docker/
     assert path.is_file() and path.read_text(encoding="utf-8") == ""
     assert not re.search(r"^/?docker/?$", ignored, re.MULTILINE)
+
+
+def test_the_local_image_script_prints_the_variables_the_compose_file_reads() -> None:
+    # Given what docker/build-local-images.sh prints and the images it builds
+    script = (ROOT / "docker" / "build-local-images.sh").read_text(encoding="utf-8")
+    printed = dict(re.findall(r'^echo "export (\w+)=([^"]+)"$', script, re.MULTILINE))
+    built = set(re.findall(r'^build_image "([^"]+)"', script, re.MULTILINE))
+
+    # Then it prints one value for each image variable of the compose file and the
+    # Dockerfile's base, and each value is an image it builds
+    assert set(printed) == {"EVALFLEET_PYTHON_IMAGE", "EVALFLEET_REDIS_IMAGE",
+                            "EVALFLEET_POSTGRES_IMAGE"}  # fmt: skip
+    assert set(printed) <= set(compose_variables())
+    assert set(printed.values()) == built
