@@ -56,10 +56,26 @@ class Faults:
         sh("docker", "network", "connect", self.compose.network, container, timeout=60)
         self.note("partition", container=container[:12], seconds=away_s)
 
+    def queued(self) -> int | None:
+        """Messages waiting in the workers' queue (redis-cli reads REDISCLI_AUTH), None
+        while Redis does not answer."""
+        out = self.compose("exec", "-T", "redis", "redis-cli", "LLEN", "evalfleet",
+                           timeout=60, check=False).strip()  # fmt: skip
+        return int(out) if out.isdigit() else None
+
     def redis_restart(self) -> None:
+        """Stop and start Redis: its append-only file brings the queued messages back (the
+        workers take some at once, so the count after is at most the count before)."""
+        before = self.queued()
         started = time.monotonic()
         self.compose("restart", "--timeout", "10", "redis", timeout=120)
-        self.note("redis_restart", seconds=round(time.monotonic() - started, 1))
+        seconds = round(time.monotonic() - started, 1)
+        after = None
+        for _ in range(30):
+            if (after := self.queued()) is not None:
+                break
+            time.sleep(0.5)
+        self.note("redis_restart", seconds=seconds, queued_before=before, queued_after=after)
 
     def scale_up(self) -> None:
         before = len(self.compose.containers("worker"))
