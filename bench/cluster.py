@@ -60,7 +60,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stories", type=int, default=20)
     parser.add_argument("--workers", type=int, default=3, help="replicas at the start")
     parser.add_argument("--scale-to", type=int, default=5, help="replicas after scaling up")
-    parser.add_argument("--concurrency", type=int, default=4, help="items per replica")
+    # Few items per replica: work stays queued for the replicas the scale-up adds.
+    parser.add_argument("--concurrency", type=int, default=2, help="items per replica")
     # Without a limit the simulator answers the sample in seconds, before the faults.
     parser.add_argument("--rpm", type=float, default=150.0, help="per model, cluster-wide")
     parser.add_argument("--keep", action="store_true", help="leave the project running")
@@ -173,6 +174,7 @@ def faulty_run(compose: Compose, args: argparse.Namespace, expected: int, log_di
     if flower.is_alive() or flower.ident is not None:
         flower.join(timeout=300)
     return {"run_id": run_id, "wall_s": wall_s, "faults": faults.by_kind(),
+            "nodes_before_scale_up": faults.nodes_before_scale_up,
             "fault_details": faults.done, "faults_missed": missed,
             "flower": flower.result}  # fmt: skip
 
@@ -197,6 +199,7 @@ def passed(result: dict[str, Any]) -> bool:
         and result["aggregations"] == 1
         and result["scores_match_fault_free"]
         and not result["faults_missed"]
+        and result["new_workers_answered"] >= 1
         and (
             not flower["checked"]
             or (flower["every_worker_listed"] and flower["task_rows_readable"])
@@ -245,6 +248,8 @@ def main() -> None:
         "fault_free_scores": clean_scores,
         "workers_seen": len(seen),
         "answer_tasks_by_worker": seen,
+        # Nodes that started with the scale-up and finished answer tasks: they took work.
+        "new_workers_answered": len(set(seen) - chaos["nodes_before_scale_up"]),
         "faults": chaos["faults"],
         "faults_missed": chaos["faults_missed"],
         "fault_details": chaos["fault_details"],

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cluster_checks import every_node_name
 from cluster_docker import Compose, sh
 from progress import say
 
@@ -26,6 +27,7 @@ class Faults:
     scale_to: int
     done: list[dict[str, Any]] = field(default_factory=list)
     spared: set[str] = field(default_factory=set)  # hit already: not picked again
+    nodes_before_scale_up: set[str] = field(default_factory=set)
 
     def victim(self) -> str:
         """A running worker replica no fault has hit yet (the oldest)."""
@@ -79,6 +81,7 @@ class Faults:
 
     def scale_up(self) -> None:
         before = len(self.compose.containers("worker"))
+        self.nodes_before_scale_up = every_node_name(self.compose)
         self.compose("up", "-d", "--no-build", "--no-recreate", "--scale",
                      f"worker={self.scale_to}", "worker", timeout=300)  # fmt: skip
         after = len(self.compose.containers("worker"))
