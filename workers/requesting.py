@@ -16,7 +16,7 @@ import together
 from evalfleet.workers.api import Completion, complete, header_number, limit_rpm
 from evalfleet.workers.errors import Decision, classify
 from evalfleet.workers.ratelimit import RateLimitTimeout
-from evalfleet.workers.retry_policy import RetryPolicy
+from evalfleet.workers.retry_policy import LIMITER_UNREACHABLE, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,10 @@ def ask(
                 limiter.acquire(estimate_tokens(request))
             except RateLimitTimeout as exc:  # the cluster is throttled: retry the item later
                 raise RequestFailed(Decision.RATE_LIMITED, exc) from exc
+            except LIMITER_UNREACHABLE as exc:
+                # No slot without the limiter: the item is handed back and retried later
+                # (docs/architecture.md, "Retry policy"), not failed as an unexpected error.
+                raise RequestFailed(Decision.TRANSIENT, exc) from exc
             counts.check()
         try:
             with in_flight or contextlib.nullcontext():
@@ -121,8 +125,11 @@ def ask(
                 retry_after = header_number(headers, "retry-after")
                 if limiter is not None:
                     # The limiter slows the whole cluster and holds everyone past retry-after.
-                    limiter.on_rate_limited(
-                        retry_after, header_number(headers, "x-ratelimit-reset"), limit_rpm(headers)
+                    report(
+                        limiter.on_rate_limited,
+                        retry_after,
+                        header_number(headers, "x-ratelimit-reset"),
+                        limit_rpm(headers),
                     )
                 else:
                     sleep(
@@ -136,6 +143,15 @@ def ask(
                 )  # 503s and timeouts do not slow the limiter
             continue
         if limiter is not None:
-            limiter.on_success(completion.limit_rpm)
+            report(limiter.on_success, completion.limit_rpm)
         return completion
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def report(feedback: Callable[..., None], *args: float | None) -> None:
+    """Tell the limiter how a request went; without its Redis, the limiter only misses one
+    outcome, and the answer (paid for) is kept (docs/architecture.md, "Retry policy")."""
+    try:
+        feedback(*args)
+    except LIMITER_UNREACHABLE as exc:
+        logger.warning("rate limiter unreachable, outcome not counted: %s", type(exc).__name__)
