@@ -103,13 +103,16 @@ def reconcile_run(
     in_flight = queued | held
     # A running item whose lease is alive has a live holder (a heartbeat renews it while
     # the delivery works); only pending items no one holds, and items whose holder stopped
-    # renewing, are lost. Resending one that was not lost is harmless: the lease makes the
+    # renewing, are lost (a batched item is its batch poller's, D10). Resending one that was not lost is harmless: the lease makes the
     # second delivery wait instead of paying again.
     lost = [
         item.id
         for item in open_items
         if item.id not in in_flight
-        and (item.state == ItemState.PENDING.value or lease_expired(item.lease_until, now))
+        and (
+            item.state == ItemState.PENDING.value
+            or (item.state == ItemState.RUNNING.value and lease_expired(item.lease_until, now))
+        )
     ]
     if lost:
         with session_scope(sessions) as session:

@@ -48,10 +48,26 @@ def answer_row(
     error: str | None,
     cached: bool,
 ) -> dict[str, object]:
+    return answer_values(
+        work.run_id, work.label, work.story_id, turn, completion, attempt, error, cached
+    )
+
+
+def answer_values(
+    run_id: int,
+    label: str,
+    story_id: int,
+    turn: int,
+    completion: Completion | None,
+    attempt: int,
+    error: str | None,
+    cached: bool,
+) -> dict[str, object]:
+    """One answer row (D2: upserted on its key); the batch poller writes the same rows."""
     return {
-        "run_id": work.run_id,
-        "model_label": work.label,
-        "story_id": work.story_id,
+        "run_id": run_id,
+        "model_label": label,
+        "story_id": story_id,
         "turn": turn,
         "text": completion.text if completion else None,
         "finish_reason": completion.finish_reason if completion else None,
