@@ -106,7 +106,9 @@ def execute_run(
     with broker_for(settings, local, console) as (celery, workers):
         run_id = create_run(sessions, dataset, config)
         if config.mode is RunMode.BATCH:
-            queued = f"{submit_batches(celery, sessions, settings, config, run_id)} batches submitted"
+            queued = (
+                f"{submit_batches(celery, sessions, settings, config, run_id)} batches submitted"
+            )
         else:
             enqueue_pending(celery, sessions, run_id)
             queued = f"{len(dataset.stories) * len(config.models)} tasks queued"

@@ -55,9 +55,7 @@ def submit_run(
                 if line.cache_key in hits:
                     rows.add(line, hits[line.cache_key], None, attempt=1, cached=True)
             rows.write(session)
-            batch_ids += record_parts(
-                session, run_id, label, todo, Limits.of(settings), 1, "p"
-            )
+            batch_ids += record_parts(session, run_id, label, todo, Limits.of(settings), 1, "p")
             item_ids = list(
                 session.scalars(
                     select(Item.id).where(

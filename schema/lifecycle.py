@@ -209,7 +209,9 @@ def hold_for_batch(session: Session, item_ids: Sequence[int]) -> None:
                 Item.id.in_(item_ids[start : start + _IN_CHUNKS]),
                 Item.state == ItemState.PENDING.value,
             )
-            .values(state=ItemState.BATCHED.value, started_at=func.coalesce(Item.started_at, utcnow()))
+            .values(
+                state=ItemState.BATCHED.value, started_at=func.coalesce(Item.started_at, utcnow())
+            )
             .execution_options(**_NO_ORM_SYNC)
         )
 
@@ -298,8 +300,13 @@ def finish_batch(
         update(Batch)
         .where(Batch.id == batch_id, Batch.state.in_(OPEN_BATCH_STATES))
         .values(
-            state=state.value, provider_status=status, answered=answered, failed=failed,
-            error=error, finished_at=utcnow(), poll_lease_until=None,
+            state=state.value,
+            provider_status=status,
+            answered=answered,
+            failed=failed,
+            error=error,
+            finished_at=utcnow(),
+            poll_lease_until=None,
             progress=100.0 if state is BatchState.DONE else Batch.progress,
         )  # fmt: skip
         .execution_options(**_NO_ORM_SYNC)

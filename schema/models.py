@@ -189,9 +189,7 @@ class Batch(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)  # lines that came back errors
     error: Mapped[str | None] = mapped_column(Text, default=None)
     poller: Mapped[str | None] = mapped_column(String(32), default=None)
-    poll_lease_until: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), default=None
-    )
+    poll_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 

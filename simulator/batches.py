@@ -202,8 +202,8 @@ class BatchService:
             return
         elapsed = time.monotonic() - job.started
         if elapsed < self.config.completion_delay_s:
-            job.status = "VALIDATING" if elapsed < self.config.completion_delay_s / 10 else (
-                "IN_PROGRESS"
+            job.status = (
+                "VALIDATING" if elapsed < self.config.completion_delay_s / 10 else ("IN_PROGRESS")
             )
             return
         output, errors = self._answer_lines(job)

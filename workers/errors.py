@@ -43,8 +43,10 @@ def classify_status(status: int | None) -> Decision:
     """An HTTP status as the exceptions above are classified: also a batch's error line."""
     if status is None:
         return Decision.TRANSIENT
-    known = {429: Decision.RATE_LIMITED, 401: Decision.STOP_RUN, 403: Decision.STOP_RUN,
-             404: Decision.FAIL_MODEL, 400: Decision.FAIL_TURN, 422: Decision.FAIL_TURN}  # fmt: skip
+    known = {
+        429: Decision.RATE_LIMITED, 401: Decision.STOP_RUN, 403: Decision.STOP_RUN,
+        404: Decision.FAIL_MODEL, 400: Decision.FAIL_TURN, 422: Decision.FAIL_TURN,
+    }  # fmt: skip
     if status in known:
         return known[status]
     return Decision.TRANSIENT if status >= 500 or status in (408, 409) else Decision.FAIL_TURN

@@ -105,7 +105,9 @@ def api_failed(
             lifecycle.stop_run(session, snap.run_id, f"the API refused the key: {reason}")
         elif decision is Decision.FAIL_MODEL:
             model = snap.config.models[snap.label]
-            lifecycle.fail_model(session, snap.run_id, snap.label, f"model not found: {model}: {reason}")
+            lifecycle.fail_model(
+                session, snap.run_id, snap.label, f"model not found: {model}: {reason}"
+            )
         else:  # the provider refused the file or the batch: its questions cannot be asked
             items = {line.item_id for line in _lines(session, snap)}
             lifecycle.close_items(

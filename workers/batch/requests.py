@@ -29,9 +29,7 @@ def open_lines(
     items = session.execute(
         select(Item.id, Item.story_id, Story.text)
         .join(Story, Story.id == Item.story_id)
-        .where(
-            Item.run_id == run_id, Item.model_label == label, Item.state.in_(OPEN_ITEM_STATES)
-        )
+        .where(Item.run_id == run_id, Item.model_label == label, Item.state.in_(OPEN_ITEM_STATES))
         .order_by(Item.id)
     ).all()
     story_ids = [story_id for _, story_id, _ in items]

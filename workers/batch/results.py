@@ -67,7 +67,8 @@ def _failure(error: object, status: int | None) -> LineFailure:
     message = ""
     if isinstance(error, dict):
         code = error.get("code", error.get("status_code"))
-        status = status or (int(code) if isinstance(code, int | str) and str(code).isdigit() else None)
+        if status is None and isinstance(code, int | str) and str(code).isdigit():
+            status = int(code)
         message = str(error.get("message") or "")
     elif error:
         message = str(error)

@@ -36,7 +36,13 @@ class AnswerRows:
     ) -> None:
         self.answers.append(
             answer_values(
-                self.run_id, self.label, line.story_id, line.turn, completion, attempt, error,
+                self.run_id,
+                self.label,
+                line.story_id,
+                line.turn,
+                completion,
+                attempt,
+                error,
                 cached,
             )  # fmt: skip
         )

@@ -14,6 +14,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
 
 import together
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +28,7 @@ from evalfleet.workers.batch.lines import BatchLine, file_content, split_lines
 from evalfleet.workers.batch.requests import open_lines
 
 logger = logging.getLogger(__name__)
-ENDPOINT = "/v1/chat/completions"
+ENDPOINT: Final[Literal["/v1/chat/completions"]] = "/v1/chat/completions"
 
 
 @dataclass(frozen=True)
