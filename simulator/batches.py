@@ -6,7 +6,7 @@ with a `file` part (OpenAI's shape) is stored at once. `GET /v1/files/{id}[/cont
 `POST /v1/batches`, `GET /v1/batches[/{id}]`. A batch is VALIDATING, then IN_PROGRESS, and
 COMPLETED `completion_delay_s` after its creation; its lines are then answered by the chat
 handler itself (the same generation as chat completions, not counted as chat requests),
-and `error_share` of them, drawn per (batch, custom_id), go to the error file instead.
+and `error_share` of them, drawn per (custom_id, times asked), go to the error file instead.
 `GET /sim/batch-stats` counts uploads, batches created and lines answered."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,7 @@ class BatchService:
         self._files: dict[str, _File] = {}
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
+        self._asked: Counter[str] = Counter()  # batch lines seen per custom_id
         self._counts = {"files_uploaded": 0, "batches_created": 0, "lines_answered": 0,
                         "lines_failed": 0}  # fmt: skip
 
@@ -227,7 +229,10 @@ class BatchService:
                 continue
             line = json.loads(raw)
             name = line.get("custom_id")
-            draw = random.Random(f"{self.config.seed}:{job.id}:{name}").random()
+            self._asked[str(name)] += 1
+            # Drawn per (custom_id, how often it was asked): a retry of a failed line
+            # draws again, and a run's errors are the same from one run to the next.
+            draw = random.Random(f"{self.config.seed}:{name}:{self._asked[str(name)]}").random()
             if draw < self.config.error_share:
                 status = self.config.error_status
                 errors.append(_error_line(name, status, "simulated batch line failure"))

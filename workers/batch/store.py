@@ -74,20 +74,21 @@ def close_answered(session: Session, run_id: int, item_ids: Sequence[int]) -> in
         ).tuples()
     )
     stories = {story_id for _, story_id, _ in locked}
-    asked = dict(
-        session.execute(
+    asked = {
+        story_id: count
+        for story_id, count in session.execute(
             select(Question.story_id, func.count())
             .where(Question.story_id.in_(stories))
             .group_by(Question.story_id)
-        ).tuples()
-    )
+        )
+    }
     answered = {
         (label, story_id): count
         for label, story_id, count in session.execute(
             select(Answer.model_label, Answer.story_id, func.count())
             .where(Answer.run_id == run_id, Answer.story_id.in_(stories))
             .group_by(Answer.model_label, Answer.story_id)
-        ).tuples()
+        )
     }
     complete = [
         item_id
