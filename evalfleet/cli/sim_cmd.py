@@ -72,8 +72,8 @@ def sim(
     timeout_s: float, seed: int, api_key: str | None, batch_delay_s: float,
     batch_error_share: float,
 ) -> None:  # fmt: skip
-    """Serve POST /v1/chat/completions, GET /v1/models, /v1/files and /v1/batches like the
-    Together API."""
+    """Serve POST /v1/chat/completions and GET /v1/models like the Together API. Also its
+    /v1/files and /v1/batches, for batch mode."""
     from evalfleet.simulator.batches import BatchSimConfig
     from evalfleet.simulator.config import SimConfig
     from evalfleet.simulator.server import SimServer

@@ -40,13 +40,14 @@ def open_lines(
         .order_by(Question.story_id, Question.turn)
     ):
         questions.setdefault(story_id, []).append((turn, text, tuple(references)))
-    answered = set(
-        session.execute(
+    answered = {
+        (story_id, turn)
+        for story_id, turn in session.execute(
             select(Answer.story_id, Answer.turn).where(
                 Answer.run_id == run_id, Answer.model_label == label
             )
-        ).tuples()
-    )
+        )
+    }
     wanted = set(only) if only is not None else None
     lines = []
     for item_id, story_id, story_text in items:

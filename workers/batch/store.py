@@ -71,17 +71,16 @@ def close_answered(session: Session, run_id: int, item_ids: Sequence[int]) -> in
             .where(Item.id.in_(ids))
             .order_by(Item.id)
             .with_for_update()
-        ).tuples()
+        )
     )
     stories = {story_id for _, story_id, _ in locked}
-    asked = {
-        story_id: count
-        for story_id, count in session.execute(
+    asked: dict[int, int] = dict(
+        session.execute(
             select(Question.story_id, func.count())
             .where(Question.story_id.in_(stories))
             .group_by(Question.story_id)
-        )
-    }
+        ).all()
+    )
     answered = {
         (label, story_id): count
         for label, story_id, count in session.execute(
