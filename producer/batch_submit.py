@@ -8,13 +8,13 @@ import logging
 
 import together
 from celery import Celery
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema import lifecycle
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.errors import ConfigurationError
-from evalfleet.schema.models import Item, ItemState, Run
+from evalfleet.schema.models import Batch, Item, ItemState, Run
 from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, RunConfig
 from evalfleet.schema.settings import Settings
 from evalfleet.schema.task_labels import aggregate_run_label
@@ -36,11 +36,17 @@ def submit_run(
     client: together.Together,
     run_id: int,
 ) -> int:
-    """Record, upload and create every batch of the run, then send their polls; returns
-    the batches. A transient API failure leaves a batch `submitting` for its poller to
-    resume; a refused key stops the run with one clear message."""
+    """Record, upload and create the batches of the run's pending items (all of them, or
+    those `evalfleet retry` reset), then send their polls; returns the batches. A transient
+    API failure leaves a batch `submitting` for its poller to resume; a refused key stops
+    the run with one clear message."""
     with sessions() as session:
         config = RunConfig.model_validate(session.get_one(Run, run_id).config)
+        # `evalfleet retry` submits again: its rows need keys of their own ("g2p0", ...).
+        earlier = session.scalar(
+            select(func.count()).where(Batch.run_id == run_id, Batch.round == 1)
+        )
+    prefix = f"g{earlier}p" if earlier else "p"
     batch_ids: list[int] = []
     known: dict[str, BatchLine] = {}
     for label in config.models:
@@ -55,7 +61,7 @@ def submit_run(
                 if line.cache_key in hits:
                     rows.add(line, hits[line.cache_key], None, attempt=1, cached=True)
             rows.write(session)
-            batch_ids += record_parts(session, run_id, label, todo, Limits.of(settings), 1, "p")
+            batch_ids += record_parts(session, run_id, label, todo, Limits.of(settings), 1, prefix)
             item_ids = list(
                 session.scalars(
                     select(Item.id).where(

@@ -118,14 +118,19 @@ def test_partial_batch_errors_are_retried_in_a_new_batch_then_failed_with_their_
                 env, tmp_path,
             )  # fmt: skip
             stats = batch_stats(sim)
-            status = evalfleet(["status", str(json.loads(result.stdout)["run_id"])], env, tmp_path)
-    summary = json.loads(result.stdout)
-    watcher = RunWatcher(postgres_url)
-    try:
-        items = watcher.items(summary["run_id"])
-    finally:
-        watcher.close()
-    rows = batch_rows(postgres_url, summary["run_id"])
+            summary = json.loads(result.stdout)
+            run_id = summary["run_id"]
+            status = evalfleet(["status", str(run_id)], env, tmp_path)
+            watcher = RunWatcher(postgres_url)
+            items = watcher.items(run_id)
+            rows = batch_rows(postgres_url, run_id)
+            answered = len(answer_keys(postgres_url, run_id))
+            # And what failed is asked again with `evalfleet retry`, in batches too
+            retried = evalfleet(["retry", str(run_id)], env, tmp_path)
+            after_retry = watcher.wait_for(run_id, timeout=120)
+            watcher.close()
+            stats_after_retry = batch_stats(sim)
+            chat_calls = sim.stats()["requests_total"]
     # Then the failed lines went into second-round batches
     assert {r.round for r in rows} == {1, 2}
     assert stats["batches_created"] == len(rows) and stats["lines_failed"] > 0
@@ -136,12 +141,16 @@ def test_partial_batch_errors_are_retried_in_a_new_batch_then_failed_with_their_
         assert item.last_error == (
             "failed after 2 batches: batch error (503): simulated batch line failure"
         )
-    answered = len(answer_keys(postgres_url, summary["run_id"]))
     assert answered == stats["lines_answered"]
     assert sum(m["answered"] for m in summary["models"].values()) == answered
     assert sum(m["failed"] for m in summary["models"].values()) > 0
     # And status shows the batches' progress
     assert "base batches:" in status.stdout and "sent again" in status.stdout
+    # And the retry asked the failed questions in new batches, never synchronously
+    assert retried.returncode == 0 and "batches sent" in retried.stdout, retried.stderr[-2000:]
+    assert after_retry == "done" and chat_calls == 0
+    assert stats_after_retry["batches_created"] > stats["batches_created"]
+    assert len(answer_keys(postgres_url, run_id)) > answered
 
 
 def test_a_killed_poller_is_resumed_by_another_worker_without_resubmitting(
