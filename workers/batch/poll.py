@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import together
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema import lifecycle
@@ -83,6 +84,10 @@ def poll_once(resources: Resources, batch_id: int, token: str) -> Polled:
             return Polled(snap.run_id, again_in_s=settings.batch_poll_s)
         output = client.files.content(job.output_file_id).read() if job.output_file_id else b""
         errors = client.files.content(job.error_file_id).read() if job.error_file_id else b""
+    except together.NotFoundError as exc:
+        # The provider lost the batch or its files: its questions go into a retry batch.
+        lost = f"lost: {redact(describe(exc), settings)}"
+        return Polled(snap.run_id, new_batches=store_batch(sessions, settings, snap, "-", lost, {}))
     except Exception as exc:  # noqa: BLE001 - classified as the synchronous path does
         return api_failed(sessions, settings, snap, exc)
     model = snap.config.models[snap.label]
@@ -103,12 +108,9 @@ def api_failed(
         lifecycle.finish_batch(session, snap.batch_id, BatchState.FAILED, None, 0, 0, reason)
         if decision is Decision.STOP_RUN:
             lifecycle.stop_run(session, snap.run_id, f"the API refused the key: {reason}")
-        elif decision is Decision.FAIL_MODEL:
-            model = snap.config.models[snap.label]
-            lifecycle.fail_model(
-                session, snap.run_id, snap.label, f"model not found: {model}: {reason}"
-            )
-        else:  # the provider refused the file or the batch: its questions cannot be asked
+        else:
+            # The provider refused the file or the batch (a 404 here means no batch API, not
+            # an unknown model: a line's own 404 says that): its questions cannot be asked.
             items = {line.item_id for line in _lines(session, snap)}
             lifecycle.close_items(
                 session, Item.id.in_(items), ItemState.FAILED, f"batch refused: {reason}"
