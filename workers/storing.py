@@ -33,24 +33,22 @@ def store_outcomes(
                 "run %s model %s story %s turn %s: %s",
                 work.run_id, work.label, work.story_id, outcome.turn, error,
             )  # fmt: skip
-        answers.append(answer_row(work, outcome.turn, completion, attempt, error, outcome.cached))
+        answers.append(
+            answer_values(
+                work.run_id,
+                work.label,
+                work.story_id,
+                outcome.turn,
+                completion,
+                attempt,
+                error,
+                outcome.cached,
+            )  # fmt: skip
+        )
         if completion is not None and outcome.cache_key is not None:
             responses.append(cache.cache_row(outcome.cache_key, work.model, completion))
     if answers:
         resources.writer.write(answers, responses, urgent)
-
-
-def answer_row(
-    work: Work,
-    turn: int,
-    completion: Completion | None,
-    attempt: int,
-    error: str | None,
-    cached: bool,
-) -> dict[str, object]:
-    return answer_values(
-        work.run_id, work.label, work.story_id, turn, completion, attempt, error, cached
-    )
 
 
 def answer_values(

@@ -5,9 +5,10 @@ resumed without a second submission."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,19 @@ pytestmark = pytest.mark.integration
 STORIES = "3"
 # Small limits, so that each model's questions are split over several batch files.
 BATCH_ENV = {"EVALFLEET_BATCH_POLL_S": "0.5", "EVALFLEET_BATCH_MAX_REQUESTS": "20"}
+
+
+@contextlib.contextmanager
+def batch_fleet(
+    batch: BatchSimConfig, database_url: str, broker_url: str, queue: str, folder: Path,
+    **settings: str,
+) -> Iterator[tuple[SimServer, dict[str, str], WorkerFleet]]:  # fmt: skip
+    """A simulator serving batches and one worker on a migrated database."""
+    with SimServer(SimConfig(), batch) as sim:
+        env = fleet_env(database_url, broker_url, queue, sim.base_url, **BATCH_ENV, **settings)
+        assert evalfleet(["db", "upgrade"], env, folder).returncode == 0
+        with WorkerFleet(1, 4, env, folder / "logs") as fleet:
+            yield sim, env, fleet
 
 
 def batch_stats(sim: SimServer) -> dict[str, Any]:
@@ -64,17 +78,15 @@ def test_a_batch_run_stores_every_answer_once_without_chat_calls_and_scores_as_s
     tmp_path: Path,
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
-    with SimServer(SimConfig(), BatchSimConfig(completion_delay_s=1.0)) as sim:
-        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url, **BATCH_ENV)
-        assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with WorkerFleet(2, 4, env, tmp_path / "logs"):
-            # Given a batch run of two models over three stories, without the cache
-            args = ("--limit", STORIES, "--no-cache", "--wait", "--json")
-            batch = evalfleet(run_args(dataset, *args, "--mode", "batch"), env, tmp_path)
-            chat_calls_of_batch = sim.stats()["requests_total"]
-            stats = batch_stats(sim)
-            # And the same run in synchronous mode
-            sync = evalfleet(run_args(dataset, *args), env, tmp_path)
+    batch_sim = BatchSimConfig(completion_delay_s=1.0)
+    with batch_fleet(batch_sim, postgres_url, redis_url, queue_name, tmp_path) as (sim, env, _):
+        # Given a batch run of two models over three stories, without the cache
+        args = ("--limit", STORIES, "--no-cache", "--wait", "--json")
+        batch = evalfleet(run_args(dataset, *args, "--mode", "batch"), env, tmp_path)
+        chat_calls_of_batch = sim.stats()["requests_total"]
+        stats = batch_stats(sim)
+        # And the same run in synchronous mode
+        sync = evalfleet(run_args(dataset, *args), env, tmp_path)
     assert batch.returncode == 0, batch.stderr[-3000:]
     assert sync.returncode == 0, sync.stderr[-3000:]
     batched, synced = json.loads(batch.stdout), json.loads(sync.stdout)
@@ -104,33 +116,29 @@ def test_partial_batch_errors_are_retried_in_a_new_batch_then_failed_with_their_
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     errors = BatchSimConfig(completion_delay_s=0.5, error_share=0.3, seed=1)
-    with SimServer(SimConfig(), errors) as sim:
-        # Given a simulator answering 30% of batch lines 503, and one retry round
-        env = fleet_env(
-            postgres_url, redis_url, queue_name, sim.base_url,
-            EVALFLEET_TASK_MAX_RETRIES="1", **BATCH_ENV,
+    # Given a simulator answering 30% of batch lines 503, and one retry round
+    with batch_fleet(
+        errors, postgres_url, redis_url, queue_name, tmp_path, EVALFLEET_TASK_MAX_RETRIES="1"
+    ) as (sim, env, _):
+        # When a batch run ends
+        result = evalfleet(
+            run_args(dataset, "--limit", STORIES, "--mode", "batch", "--wait", "--json"),
+            env, tmp_path,
         )  # fmt: skip
-        assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with WorkerFleet(1, 4, env, tmp_path / "logs"):
-            # When a batch run ends
-            result = evalfleet(
-                run_args(dataset, "--limit", STORIES, "--mode", "batch", "--wait", "--json"),
-                env, tmp_path,
-            )  # fmt: skip
-            stats = batch_stats(sim)
-            summary = json.loads(result.stdout)
-            run_id = summary["run_id"]
-            status = evalfleet(["status", str(run_id)], env, tmp_path)
-            watcher = RunWatcher(postgres_url)
-            items = watcher.items(run_id)
-            rows = batch_rows(postgres_url, run_id)
-            answered = len(answer_keys(postgres_url, run_id))
-            # And what failed is asked again with `evalfleet retry`, in batches too
-            retried = evalfleet(["retry", str(run_id)], env, tmp_path)
-            after_retry = watcher.wait_for(run_id, timeout=120)
-            watcher.close()
-            stats_after_retry = batch_stats(sim)
-            chat_calls = sim.stats()["requests_total"]
+        stats = batch_stats(sim)
+        summary = json.loads(result.stdout)
+        run_id = summary["run_id"]
+        status = evalfleet(["status", str(run_id)], env, tmp_path)
+        watcher = RunWatcher(postgres_url)
+        items = watcher.items(run_id)
+        rows = batch_rows(postgres_url, run_id)
+        answered = len(answer_keys(postgres_url, run_id))
+        # And what failed is asked again with `evalfleet retry`, in batches too
+        retried = evalfleet(["retry", str(run_id)], env, tmp_path)
+        after_retry = watcher.wait_for(run_id, timeout=120)
+        watcher.close()
+        stats_after_retry = batch_stats(sim)
+        chat_calls = sim.stats()["requests_total"]
     # Then the failed lines went into second-round batches
     assert {r.round for r in rows} == {1, 2}
     assert stats["batches_created"] == len(rows) and stats["lines_failed"] > 0
@@ -161,35 +169,36 @@ def test_a_killed_poller_is_resumed_by_another_worker_without_resubmitting(
     tmp_path: Path,
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
-    with SimServer(SimConfig(), BatchSimConfig(completion_delay_s=8.0)) as sim:
-        env = fleet_env(
-            postgres_url, redis_url, queue_name, sim.base_url,
-            EVALFLEET_SWEEP_INTERVAL_S="1", **BATCH_ENV,
-        )  # fmt: skip
-        assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
+    slow = BatchSimConfig(completion_delay_s=8.0)
+    with batch_fleet(
+        slow, postgres_url, redis_url, queue_name, tmp_path, EVALFLEET_SWEEP_INTERVAL_S="1"
+    ) as (sim, env, fleet):
         watcher = RunWatcher(postgres_url)
-        with WorkerFleet(1, 4, env, tmp_path / "logs") as fleet:
-            # Given a batch run whose batches are being polled by the one worker
-            queued = evalfleet(
-                run_args(dataset, "--limit", STORIES, "--mode", "batch", "--no-cache", "--json"),
-                env, tmp_path,
-            )  # fmt: skip
-            assert queued.returncode == 0, queued.stderr[-3000:]
-            run_id = int(json.loads(queued.stdout)["run_id"])
-            deadline = time.monotonic() + 60
-            while not all(r.poller for r in batch_rows(postgres_url, run_id)):
-                assert time.monotonic() < deadline, "the batches were never polled"
-                time.sleep(0.2)
-            created = batch_stats(sim)["batches_created"]
-            # When that worker is killed mid-way and another one starts
-            fleet.kill(fleet.alive()[0])
-            fleet.start_more(1)
-            state = watcher.wait_for(run_id, timeout=120)
-            questions = len(answer_keys(postgres_url, run_id))
+        # Given a batch run whose batches are being polled by the one worker
+        queued = evalfleet(
+            run_args(dataset, "--limit", STORIES, "--mode", "batch", "--no-cache", "--json"),
+            env, tmp_path,
+        )  # fmt: skip
+        assert queued.returncode == 0, queued.stderr[-3000:]
+        run_id = int(json.loads(queued.stdout)["run_id"])
+        deadline = time.monotonic() + 60
+        while not all(r.poller for r in batch_rows(postgres_url, run_id)):
+            assert time.monotonic() < deadline, "the batches were never polled"
+            time.sleep(0.2)
+        created = batch_stats(sim)["batches_created"]
+        pollers = {r.id: r.poller for r in batch_rows(postgres_url, run_id)}
+        # When that worker is killed mid-way and another one starts
+        fleet.kill(fleet.alive()[0])
+        fleet.start_more(1)
+        state = watcher.wait_for(run_id, timeout=120)
+        questions = len(answer_keys(postgres_url, run_id))
         watcher.close()
         stats = batch_stats(sim)
     # Then the run ended with every answer, from the batches submitted before the kill
     assert state == "done"
-    assert stats["batches_created"] == created == len(batch_rows(postgres_url, run_id))
+    rows = batch_rows(postgres_url, run_id)
+    assert stats["batches_created"] == created == len(rows)
+    # And each batch was finished by a new poll chain, the sweep's, not the killed one's
+    assert all(r.state == "done" and r.poller != pollers[r.id] for r in rows)
     assert stats["lines_answered"] == questions > 0
     assert sim.stats()["requests_total"] == 0
