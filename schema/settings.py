@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     prices_file: str | None = Field(default=None, alias="EVALFLEET_PRICES")
     lease_s: float = Field(default=180.0, alias="EVALFLEET_LEASE_S")
     worker_concurrency: int = Field(default=8, alias="EVALFLEET_WORKER_CONCURRENCY")
+    # A worker's Prometheus /metrics port (`evalfleet worker --metrics-port`); None: off, so
+    # several workers on one host do not collide.
+    metrics_port: int | None = Field(default=None, alias="EVALFLEET_METRICS_PORT")
 
     @property
     def effective_database_url(self) -> str:
