@@ -124,4 +124,4 @@ class GroupCommitWriter:
         for pending in batch:
             pending.committed = True
         # Only rows this commit created: a duplicate delivery's upsert changes nothing.
-        metrics.count_answers(row._mapping for row in new)
+        metrics.count_answers(str(row.model_label) for row in new)

@@ -9,8 +9,7 @@ that serves them. Prefork children would each count apart, so `evalfleet worker`
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -73,6 +72,7 @@ def count_usage(model: str, completion: Completion, price: tuple[float, float] |
         COST.labels(model).inc(dollars)
 
 
-def count_answers(rows: Iterable[Mapping[str, Any]]) -> None:
-    for label, stored in Tally(str(row["model_label"]) for row in rows).items():
+def count_answers(model_labels: Iterable[str]) -> None:
+    """One per answer row created, by its model label."""
+    for label, stored in Tally(model_labels).items():
         ANSWERS.labels(label).inc(stored)
