@@ -12,6 +12,7 @@ from collections import Counter as Tally
 from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 from evalfleet.schema.pricing import cost_usd
 from evalfleet.workers.api import Completion
@@ -76,3 +77,14 @@ def count_answers(model_labels: Iterable[str]) -> None:
     """One per answer row created, by its model label."""
     for label, stored in Tally(model_labels).items():
         ANSWERS.labels(label).inc(stored)
+
+
+def scraped(exposition: str, sample: str, **labels: str) -> float:
+    """The sum of a sample over the series of a /metrics text whose labels include `labels`,
+    e.g. scraped(text, "evalfleet_answers_stored_total"): what a scraper adds up."""
+    return sum(
+        value.value
+        for family in text_string_to_metric_families(exposition)
+        for value in family.samples
+        if value.name == sample and labels.items() <= value.labels.items()
+    )
