@@ -143,9 +143,7 @@ class WorkerFleet(StartStop):
         for _ in range(count):
             name = f"{self.name}{self._started}"
             port = free_port() if self.metrics else None
-            started.append(
-                Worker(name, self.concurrency, self.env, self.log_dir, self.pool, port)
-            )
+            started.append(Worker(name, self.concurrency, self.env, self.log_dir, self.pool, port))
             self._started += 1
         self.workers.extend(started)
         return started
