@@ -9,8 +9,9 @@ As root on a Debian machine: installs docker.io, docker-compose and debootstrap 
 missing, starts dockerd when none runs (and stops it at the end), and builds local
 stand-ins for the official images when no registry answers (docker/build-local-images.sh).
 Checks: every (model, story, turn) answered exactly once, one aggregation, the same scores
-as the fault-free run, Flower (headless Chromium, basic auth) listing the workers by name
-and the run's tasks by run, model and story. Progress lines start with '#'; the last line
+as the fault-free run, the workers' scraped metrics against the answers in SQL, Flower
+(headless Chromium, basic auth) listing the workers by name and the run's tasks by run,
+model and story. Progress lines start with '#'; the last line
 is one JSON object. Exit status 1 when a check failed.
 """
 
@@ -41,6 +42,7 @@ from cluster_checks import (
 from cluster_docker import OVERRIDE, ROOT, Compose, Engine, install_tools
 from cluster_faults import Faults, fire_during
 from cluster_images import choose_images, extra_ca_certs
+from cluster_metrics import compare, scrape_answers
 from progress import say
 
 from evalfleet.fleet import free_port
@@ -200,6 +202,8 @@ def passed(result: dict[str, Any]) -> bool:
         and result["scores_match_fault_free"]
         and not result["faults_missed"]
         and result["new_workers_answered"] >= 1
+        and result["metrics"]["match"]
+        and result["metrics"]["after_faults"]["at_most_sql"]
         and (
             not flower["checked"]
             or (flower["every_worker_listed"] and flower["task_rows_readable"])
@@ -232,8 +236,13 @@ def main() -> None:
         chaos = faulty_run(compose, args, expected, log_dir, lease_s)
         result = {**outcome(compose, chaos["run_id"], expected)}
         seen = workers_answering(compose)
+        scraped_after_faults = scrape_answers(compose)
         say(f"run {chaos['run_id']}: {result}; now the same run without faults")
         clean_id, clean_wall_s = fault_free_run(compose, args, chaos["run_id"], log_dir)
+        metrics = compare(
+            scraped_after_faults, scrape_answers(compose),
+            result["answers"], answer_count(compose, clean_id),
+        )  # fmt: skip
         chaos_scores, clean_scores = scores(compose, chaos["run_id"]), scores(compose, clean_id)
     finally:
         if compose is not None:
@@ -254,6 +263,7 @@ def main() -> None:
         "faults_missed": chaos["faults_missed"],
         "fault_details": chaos["fault_details"],
         "flower": chaos["flower"],
+        "metrics": metrics,
         "wall_s": chaos["wall_s"],
         "fault_free_wall_s": clean_wall_s,
         "up_s": up_s,

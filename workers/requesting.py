@@ -13,6 +13,7 @@ from typing import Protocol
 
 import together
 
+from evalfleet.workers import metrics
 from evalfleet.workers.api import Completion, complete, header_number, limit_rpm
 from evalfleet.workers.errors import Decision, classify
 from evalfleet.workers.ratelimit import RateLimitTimeout
@@ -107,12 +108,7 @@ def ask(
                 raise RequestFailed(Decision.TRANSIENT, exc) from exc
             counts.check()
         try:
-            with in_flight or contextlib.nullcontext():
-                counts.add(calls=1)
-                completion = complete(
-                    client, request.model, request.messages,
-                    request.temperature, request.max_tokens, request.seed,
-                )  # fmt: skip
+            completion = send(request, client, counts, in_flight)
         except Exception as exc:  # noqa: BLE001 - classified right here
             decision = classify(exc)
             if not RetryPolicy.retried(decision):
@@ -146,6 +142,28 @@ def ask(
             report(limiter.on_success, completion.limit_rpm)
         return completion
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def send(
+    request: Request,
+    client: together.Together,
+    counts: CallCounts,
+    in_flight: AbstractContextManager[object] | None,
+) -> Completion:
+    """One HTTP call, counted and timed in the worker's metrics (workers/metrics.py)."""
+    with in_flight or contextlib.nullcontext():
+        counts.add(calls=1)
+        started = time.perf_counter()
+        try:
+            completion = complete(
+                client, request.model, request.messages,
+                request.temperature, request.max_tokens, request.seed,
+            )  # fmt: skip
+        except Exception as exc:
+            metrics.count_request(request.model, time.perf_counter() - started, exc)
+            raise
+    metrics.count_request(request.model, completion.latency_ms / 1000, None)
+    return completion
 
 
 def report(feedback: Callable[..., None], *args: float | None) -> None:
