@@ -4,7 +4,7 @@ Items (one model over one story)::
 
              mark_enqueued (message sent; state unchanged)
                  │
-    ┌──────▶ pending ──claim_item──▶ running ──close_items(DONE)────▶ done
+    ┌──────▶ pending ──claim_item──▶ running ──close_each, close_items(DONE)──▶ done
     │          ▲                      │  ▲ │
     │          └─────hand_back────────┘  │ └─close_items(FAILED)────▶ failed
     │                     renew_lease ───┘        (budget spent, poison message,
@@ -24,16 +24,16 @@ Every transition is one conditional UPDATE whose WHERE names the states it leave
 processes racing on the same row cannot both make it (SQLite and PostgreSQL agree), and a
 redelivered message finds the row already moved and changes nothing. Callers pass their own
 session, so a transition commits with the caller's other writes (an item closes in the
-same transaction as its last answers); only the aggregation claim takes its own."""
+same transaction as its last answers: close_each); only the aggregation claim takes its own."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -46,10 +46,24 @@ _NO_ORM_SYNC = {"synchronize_session": False}  # no Item or Run object is loaded
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery's hold on an item: how many deliveries it has had, and why the last ended."""
+    """A delivery's hold on an item: how many deliveries it has had, why the last ended, and
+    what the delivery reads next."""
 
     attempts: int
     last_error: str | None
+    run_id: int
+    model_label: str
+    story_id: int
+
+
+@dataclass(frozen=True)
+class ItemClose:
+    """One item to close done with its last answers, and the API calls of its delivery."""
+
+    item_id: int
+    run_id: int
+    calls: int = 0
+    rate_limited: int = 0
 
 
 # --- items -------------------------------------------------------------------------------
@@ -67,9 +81,13 @@ def claim_item(
     session: Session, item_id: int, lease_s: float, takeover: bool, now: datetime
 ) -> Claim | None:
     """pending → running, or running → running when the holder's lease is over (or
-    `takeover`: this delivery is the retry of the one holding it). Counts the delivery.
-    None: the item is closed, or a live delivery holds it."""
+    `takeover`: this delivery is the retry of the one holding it), while its run is running.
+    Counts the delivery. None: the item is closed, a live delivery holds it, or the run is
+    not running (the caller reads which)."""
     lease_over = or_(Item.lease_until.is_(None), Item.lease_until < now)
+    run_running = (
+        select(Run.id).where(Run.id == Item.run_id, Run.state == RunState.RUNNING.value).exists()
+    )
     claimed = session.execute(
         update(Item)
         .where(
@@ -78,6 +96,7 @@ def claim_item(
                 Item.state == ItemState.PENDING.value,
                 and_(Item.state == ItemState.RUNNING.value, true() if takeover else lease_over),
             ),
+            run_running,
         )
         .values(
             state=ItemState.RUNNING.value,
@@ -85,19 +104,31 @@ def claim_item(
             lease_until=now + timedelta(seconds=lease_s),
             started_at=func.coalesce(Item.started_at, now),
         )
-        .returning(Item.attempts, Item.last_error)
+        .returning(Item.attempts, Item.last_error, Item.run_id, Item.model_label, Item.story_id)
         .execution_options(**_NO_ORM_SYNC)
     ).one_or_none()
-    return None if claimed is None else Claim(claimed.attempts, claimed.last_error)
+    return None if claimed is None else Claim(*claimed)
 
 
-def renew_lease(session: Session, item_id: int, lease_s: float) -> None:
-    """running → running with a later lease: the holder is alive."""
-    session.execute(
-        update(Item)
-        .where(Item.id == item_id, Item.state == ItemState.RUNNING.value)
-        .values(lease_until=utcnow() + timedelta(seconds=lease_s))
-    )
+def renew_lease(session: Session, item_ids: Sequence[int], lease_s: float) -> None:
+    """running → running with a later lease, for every item a live process holds, in one
+    statement. Rows are locked in id order, the order close_each takes them in, so a renewal
+    and a group commit of the same process cannot deadlock."""
+    until = utcnow() + timedelta(seconds=lease_s)
+    for start in range(0, len(item_ids), _IN_CHUNKS):
+        chunk = sorted(item_ids[start : start + _IN_CHUNKS])
+        locked = (
+            select(Item.id)
+            .where(Item.id.in_(chunk), Item.state == ItemState.RUNNING.value)
+            .order_by(Item.id)
+            .with_for_update()
+        )
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(locked.scalar_subquery()))
+            .values(lease_until=until)
+            .execution_options(**_NO_ORM_SYNC)
+        )
 
 
 def hand_back(session: Session, item_id: int, reason: str) -> None:
@@ -135,6 +166,64 @@ def close_items(
 
 def close_item(session: Session, item_id: int, state: ItemState, error: str | None) -> None:
     close_items(session, Item.id == item_id, state, error)
+
+
+_ITEMS = cast(Table, Item.__table__)  # Core, not ORM: an executemany with its own WHERE
+_CLOSE_EACH = (
+    update(_ITEMS)
+    .where(
+        _ITEMS.c.id == bindparam("close_id"),
+        # OR, not IN: an IN list expands per call, which executemany cannot do
+        or_(*(_ITEMS.c.state == state for state in OPEN_ITEM_STATES)),
+    )
+    .values(
+        state=ItemState.DONE.value,
+        last_error=None,
+        finished_at=bindparam("close_at"),
+        lease_until=None,
+        api_calls=_ITEMS.c.api_calls + bindparam("add_calls"),
+        rate_limited=_ITEMS.c.rate_limited + bindparam("add_limited"),
+    )
+)
+
+
+def close_each(session: Session, closes: Sequence[ItemClose]) -> set[int]:
+    """pending/running → done for each item, each adding its own API calls: one statement
+    (executemany) in the transaction of the items' last answers (workers/group_commit.py),
+    in id order. Returns the runs for which this close may be the last: the caller claims
+    the aggregation only for those (docs/architecture.md, D3). For every other run this
+    transaction holds the row lock of one of its open items (`_hold_an_open_item`): that
+    item's close waits for this commit, so its closer, or the last in that chain, sees this
+    close committed."""
+    if not closes:
+        return set()
+    now = utcnow()
+    params = [
+        {
+            "close_id": c.item_id,
+            "close_at": now,
+            "add_calls": c.calls,
+            "add_limited": c.rate_limited,
+        }
+        for c in sorted(closes, key=lambda c: c.item_id)
+    ]
+    session.execute(_CLOSE_EACH, params)
+    return {
+        run for run in sorted({c.run_id for c in closes}) if not _hold_an_open_item(session, run)
+    }
+
+
+def _hold_an_open_item(session: Session, run_id: int) -> bool:
+    """Lock one open item of the run that no other transaction holds (SKIP LOCKED: never
+    waits, so no deadlock). SQLite has one writer at a time: it ignores the lock, and no
+    other close can commit between this read and this transaction's commit."""
+    held = session.execute(
+        select(Item.id)
+        .where(Item.run_id == run_id, Item.state.in_(OPEN_ITEM_STATES))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    return held is not None
 
 
 def fail_model(session: Session, run_id: int, label: str, reason: str) -> None:

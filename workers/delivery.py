@@ -1,4 +1,5 @@
-"""One delivery of an item message: claim the item, then read everything its work needs."""
+"""One delivery of an item message: claim the item, then read everything its work needs, in
+one transaction."""
 
 from __future__ import annotations
 
@@ -61,42 +62,18 @@ def start_delivery(
     sessions: sessionmaker[Session], item_id: int, settings: Settings, takeover: bool = False
 ) -> Delivery:
     """Claim the item atomically (a conditional UPDATE, so SQLite and PostgreSQL agree) and
-    count the delivery before any work, then read everything the work needs. `takeover`:
-    this is the retry of a delivery that held the item, so its lease is this task's own.
-    Three statements, none through the ORM's objects: this runs once per item, on the thread
-    that also stores the item's answers, in a process whose API threads want the GIL."""
+    count the delivery before any work, then read everything the work needs: one transaction,
+    two statements when the claim succeeds (a budget adds one), none through the ORM's
+    objects. This runs once per item, on the thread that also stores the item's answers, in
+    a process whose API threads want the GIL: a 5-question item must not pay for it like a
+    15-turn one. `takeover`: this is the retry of a delivery that held the item, so its lease
+    is this task's own."""
     now = utcnow()
     with session_scope(sessions) as session:
-        found = session.execute(
-            select(
-                Item.state,
-                Item.run_id,
-                Item.model_label,
-                Item.story_id,
-                Run.state.label("run_state"),
-                Run.error.label("run_error"),
-                Run.config,
-                Story.key.label("story_key"),
-                Story.text.label("story_text"),
-            )
-            .join(Run, Run.id == Item.run_id)
-            .join(Story, Story.id == Item.story_id)
-            .where(Item.id == item_id)
-        ).one_or_none()
-        if found is None:
-            logger.warning("item %s: not in the database, message dropped", item_id)
-            return Delivery(None)
-        run_id = found.run_id
-        if found.state not in OPEN_ITEM_STATES:
-            return Delivery(run_id)
-        if found.run_state != RunState.RUNNING.value:
-            close_item(
-                session, item_id, ItemState.FAILED, f"run {run_id} stopped: {found.run_error}"
-            )
-            return Delivery(run_id)
         claimed = claim_item(session, item_id, settings.lease_s, takeover, now)
         if claimed is None:
-            return held_elsewhere(session, item_id, run_id, now)
+            return not_claimed(session, item_id, now)
+        run_id = claimed.run_id
         if RetryPolicy.of(settings).deliveries_exhausted(claimed.attempts):
             # A task that kills its worker every time (task_reject_on_worker_lost redelivers
             # it) ends here instead of looping forever.
@@ -105,44 +82,53 @@ def start_delivery(
             logger.error("run %s item %s: %s", run_id, item_id, reason)
             close_item(session, item_id, ItemState.FAILED, reason)
             return Delivery(run_id)
-        config = RunConfig.model_validate(found.config)
-        if config.budget_usd is not None:
-            spent = spent_usd(session, run_id, config.models, config.prices)
-            if spent >= config.budget_usd:
-                reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
-                close_item(session, item_id, ItemState.FAILED, reason)
-                return Delivery(run_id)
-        # Every question of the story with the answer this model already has, if any.
-        turns = session.execute(
+        # The story, the run's config and every question with the answer this model already
+        # has, if any, in one statement (the story's columns repeat on each question's row).
+        rows = session.execute(
             select(
+                Story.key,
+                Story.text.label("story_text"),
+                Run.config,
                 Question.turn,
                 Question.text,
                 Question.references,
                 Answer.turn.label("stored"),
                 Answer.text.label("answer"),
             )
+            .select_from(Story)
+            .join(Run, Run.id == Story.run_id)
+            .outerjoin(Question, Question.story_id == Story.id)
             .outerjoin(
                 Answer,
                 and_(
                     Answer.run_id == run_id,
-                    Answer.model_label == found.model_label,
+                    Answer.model_label == claimed.model_label,
                     Answer.story_id == Question.story_id,
                     Answer.turn == Question.turn,
                 ),
             )
-            .where(Question.story_id == found.story_id)
+            .where(Story.id == claimed.story_id)
             .order_by(Question.turn)
         ).all()
+        story = rows[0]
+        config = RunConfig.model_validate(story.config)
+        if config.budget_usd is not None:
+            spent = spent_usd(session, run_id, config.models, config.prices)
+            if spent >= config.budget_usd:
+                reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
+                close_item(session, item_id, ItemState.FAILED, reason)
+                return Delivery(run_id)
+        turns = [row for row in rows if row.turn is not None]
         return Delivery(
             run_id,
             Work(
                 item_id=item_id,
                 run_id=run_id,
-                label=found.model_label,
-                model=config.models[found.model_label],
-                story_id=found.story_id,
-                story_key=found.story_key,
-                story_text=found.story_text,
+                label=claimed.model_label,
+                model=config.models[claimed.model_label],
+                story_id=claimed.story_id,
+                story_key=story.key,
+                story_text=story.story_text,
                 config=config,
                 lease_s=settings.lease_s,
                 questions=tuple((t.turn, t.text, tuple(t.references)) for t in turns),
@@ -151,13 +137,23 @@ def start_delivery(
         )
 
 
-def held_elsewhere(session: Session, item_id: int, run_id: int, now: datetime) -> Delivery:
-    """The claim found the item closed meanwhile, or held by a live delivery: then come back
-    once its lease is over."""
-    state, lease_until = session.execute(
-        select(Item.state, Item.lease_until).where(Item.id == item_id)
-    ).one()
+def not_claimed(session: Session, item_id: int, now: datetime) -> Delivery:
+    """Why the claim changed nothing: the item is unknown or closed (nothing to do), its run
+    stopped (the item fails with the run's reason), or a live delivery holds it (come back
+    once its lease is over)."""
+    found = session.execute(
+        select(Item.state, Item.run_id, Item.lease_until, Run.state, Run.error)
+        .join(Run, Run.id == Item.run_id)
+        .where(Item.id == item_id)
+    ).one_or_none()
+    if found is None:
+        logger.warning("item %s: not in the database, message dropped", item_id)
+        return Delivery(None)
+    state, run_id, lease_until, run_state, run_error = found
     if state not in OPEN_ITEM_STATES:
+        return Delivery(run_id)
+    if run_state != RunState.RUNNING.value:
+        close_item(session, item_id, ItemState.FAILED, f"run {run_id} stopped: {run_error}")
         return Delivery(run_id)
     lease_end = as_utc(lease_until) if lease_until else now
     return Delivery(run_id, retry_in_s=max(1.0, (lease_end - now).total_seconds() + 1))
