@@ -110,10 +110,10 @@ def measure(args: argparse.Namespace, dataset: Path, sim: Sim) -> dict[str, Any]
     answer_item.apply(args=[item_ids[0]])
     counter = SqlCounter()
     counter.on = True
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(args.threads) as pool:
         results = list(pool.map(lambda item: answer_item.apply(args=[item]), item_ids[1:]))
-    wall_s = time.perf_counter() - started
+    wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     counter.on = False
     failed = [r.traceback for r in results if r.failed()]
     with sessions() as session:
@@ -131,6 +131,8 @@ def measure(args: argparse.Namespace, dataset: Path, sim: Sim) -> dict[str, Any]
         "commits_per_item": per_item.get("commit", 0.0),
         "statements_per_item": per_item.get("statement", 0.0),
         "items_per_s": round(items / wall_s, 1),
+        # this process: the task's own CPU, without Celery's transport
+        "cpu_ms_per_item": round(cpu_s / items * 1000, 2),
         "item_states": dict(states),
         "run_state": run_state,  # aggregating: its aggregation was claimed, once
         "failed_tasks": len(failed),
