@@ -41,6 +41,11 @@ from evalfleet.schema.db import session_scope
 from evalfleet.schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, utcnow
 
 _IN_CHUNKS = 500  # ids per IN (...) list: SQLite caps the parameters of one statement
+# The statements a delivery runs once per item are built once, on the Core tables: building
+# and keying an ORM statement per call was most of a short item's CPU in the worker
+# (bench/per_item.py). Their parameters are bound per call.
+_ITEMS = cast(Table, Item.__table__)
+_RUNS = cast(Table, Run.__table__)
 _NO_ORM_SYNC = {"synchronize_session": False}  # no Item or Run object is loaded by callers
 
 
@@ -77,6 +82,41 @@ def mark_enqueued(session: Session, item_ids: Sequence[int], now: datetime | Non
         session.execute(update(Item).where(Item.id.in_(chunk)).values(enqueued_at=moment))
 
 
+def _claim_statement(takeover: bool) -> Any:
+    items = _ITEMS.c
+    lease_over = or_(items.lease_until.is_(None), items.lease_until < bindparam("now"))
+    run_running = (
+        select(_RUNS.c.id)
+        .where(_RUNS.c.id == items.run_id, _RUNS.c.state == RunState.RUNNING.value)
+        .exists()
+    )
+    return (
+        update(_ITEMS)
+        .where(
+            items.id == bindparam("item_id"),
+            or_(
+                items.state == ItemState.PENDING.value,
+                and_(items.state == ItemState.RUNNING.value, true() if takeover else lease_over),
+            ),
+            run_running,
+        )
+        .values(
+            state=ItemState.RUNNING.value,
+            attempts=items.attempts + 1,
+            lease_until=bindparam("lease_until", type_=items.lease_until.type),
+            started_at=func.coalesce(
+                items.started_at, bindparam("now", type_=items.started_at.type)
+            ),
+        )
+        .returning(
+            items.attempts, items.last_error, items.run_id, items.model_label, items.story_id
+        )
+    )
+
+
+_CLAIMS = {takeover: _claim_statement(takeover) for takeover in (False, True)}
+
+
 def claim_item(
     session: Session, item_id: int, lease_s: float, takeover: bool, now: datetime
 ) -> Claim | None:
@@ -84,28 +124,9 @@ def claim_item(
     `takeover`: this delivery is the retry of the one holding it), while its run is running.
     Counts the delivery. None: the item is closed, a live delivery holds it, or the run is
     not running (the caller reads which)."""
-    lease_over = or_(Item.lease_until.is_(None), Item.lease_until < now)
-    run_running = (
-        select(Run.id).where(Run.id == Item.run_id, Run.state == RunState.RUNNING.value).exists()
-    )
     claimed = session.execute(
-        update(Item)
-        .where(
-            Item.id == item_id,
-            or_(
-                Item.state == ItemState.PENDING.value,
-                and_(Item.state == ItemState.RUNNING.value, true() if takeover else lease_over),
-            ),
-            run_running,
-        )
-        .values(
-            state=ItemState.RUNNING.value,
-            attempts=Item.attempts + 1,
-            lease_until=now + timedelta(seconds=lease_s),
-            started_at=func.coalesce(Item.started_at, now),
-        )
-        .returning(Item.attempts, Item.last_error, Item.run_id, Item.model_label, Item.story_id)
-        .execution_options(**_NO_ORM_SYNC)
+        _CLAIMS[takeover],
+        {"item_id": item_id, "now": now, "lease_until": now + timedelta(seconds=lease_s)},
     ).one_or_none()
     return None if claimed is None else Claim(*claimed)
 
@@ -168,8 +189,7 @@ def close_item(session: Session, item_id: int, state: ItemState, error: str | No
     close_items(session, Item.id == item_id, state, error)
 
 
-_ITEMS = cast(Table, Item.__table__)  # Core, not ORM: an executemany with its own WHERE
-_CLOSE_EACH = (
+_CLOSE_EACH = (  # Core, not ORM: an executemany with its own WHERE
     update(_ITEMS)
     .where(
         _ITEMS.c.id == bindparam("close_id"),
@@ -179,7 +199,7 @@ _CLOSE_EACH = (
     .values(
         state=ItemState.DONE.value,
         last_error=None,
-        finished_at=bindparam("close_at"),
+        finished_at=bindparam("close_at", type_=_ITEMS.c.finished_at.type),
         lease_until=None,
         api_calls=_ITEMS.c.api_calls + bindparam("add_calls"),
         rate_limited=_ITEMS.c.rate_limited + bindparam("add_limited"),
@@ -213,16 +233,19 @@ def close_each(session: Session, closes: Sequence[ItemClose]) -> set[int]:
     }
 
 
+_OPEN_ITEM_TO_HOLD = (
+    select(_ITEMS.c.id)
+    .where(_ITEMS.c.run_id == bindparam("run_id"), _ITEMS.c.state.in_(OPEN_ITEM_STATES))
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+
+
 def _hold_an_open_item(session: Session, run_id: int) -> bool:
     """Lock one open item of the run that no other transaction holds (SKIP LOCKED: never
     waits, so no deadlock). SQLite has one writer at a time: it ignores the lock, and no
     other close can commit between this read and this transaction's commit."""
-    held = session.execute(
-        select(Item.id)
-        .where(Item.run_id == run_id, Item.state.in_(OPEN_ITEM_STATES))
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
+    held = session.execute(_OPEN_ITEM_TO_HOLD, {"run_id": run_id}).first()
     return held is not None
 
 

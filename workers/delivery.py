@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, select
+from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.accounting import spent_usd
@@ -58,6 +59,43 @@ class Delivery:
     retry_in_s: float | None = None  # another live delivery holds the item: come back later
 
 
+def _work_statement() -> Any:
+    """The story, the run's config and every question with the answer this model already
+    has, if any; built once, on the Core tables (its parameters bound per delivery)."""
+    stories, runs, questions, answers = (
+        cast(Table, model.__table__).c for model in (Story, Run, Question, Answer)
+    )
+    return (
+        select(
+            stories.key,
+            stories.text.label("story_text"),
+            runs.config,
+            questions.turn,
+            questions.text,
+            questions.references,
+            answers.turn.label("stored"),
+            answers.text.label("answer"),
+        )
+        .select_from(cast(Table, Story.__table__))
+        .join(cast(Table, Run.__table__), runs.id == stories.run_id)
+        .outerjoin(cast(Table, Question.__table__), questions.story_id == stories.id)
+        .outerjoin(
+            cast(Table, Answer.__table__),
+            and_(
+                answers.run_id == bindparam("run_id"),
+                answers.model_label == bindparam("label"),
+                answers.story_id == questions.story_id,
+                answers.turn == questions.turn,
+            ),
+        )
+        .where(stories.id == bindparam("story_id"))
+        .order_by(questions.turn)
+    )
+
+
+_WORK = _work_statement()
+
+
 def start_delivery(
     sessions: sessionmaker[Session], item_id: int, settings: Settings, takeover: bool = False
 ) -> Delivery:
@@ -82,33 +120,10 @@ def start_delivery(
             logger.error("run %s item %s: %s", run_id, item_id, reason)
             close_item(session, item_id, ItemState.FAILED, reason)
             return Delivery(run_id)
-        # The story, the run's config and every question with the answer this model already
-        # has, if any, in one statement (the story's columns repeat on each question's row).
+        # One statement (the story's columns repeat on each question's row).
         rows = session.execute(
-            select(
-                Story.key,
-                Story.text.label("story_text"),
-                Run.config,
-                Question.turn,
-                Question.text,
-                Question.references,
-                Answer.turn.label("stored"),
-                Answer.text.label("answer"),
-            )
-            .select_from(Story)
-            .join(Run, Run.id == Story.run_id)
-            .outerjoin(Question, Question.story_id == Story.id)
-            .outerjoin(
-                Answer,
-                and_(
-                    Answer.run_id == run_id,
-                    Answer.model_label == claimed.model_label,
-                    Answer.story_id == Question.story_id,
-                    Answer.turn == Question.turn,
-                ),
-            )
-            .where(Story.id == claimed.story_id)
-            .order_by(Question.turn)
+            _WORK,
+            {"run_id": run_id, "label": claimed.model_label, "story_id": claimed.story_id},
         ).all()
         story = rows[0]
         config = RunConfig.model_validate(story.config)

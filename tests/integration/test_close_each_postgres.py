@@ -62,4 +62,3 @@ def test_a_close_that_skips_the_claim_makes_the_next_close_wait_and_the_last_one
     with session_scope(sessions) as session:
         assert lifecycle.close_each(session, [ItemClose(third, run_id)]) == {run_id}
     assert [lifecycle.claim_aggregation(sessions, run_id) for _ in range(2)] == [True, False]
-
