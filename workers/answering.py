@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,9 +38,11 @@ class RetryLater(Exception):
 
 @dataclass
 class ItemEnd:
-    """Whether the item was closed with its last answers, and if that close may have been its
-    run's last (lifecycle.close_each; when it was not closed there, the caller claims)."""
+    """The delivery's API calls; whether the item was closed with its last answers, and if
+    that close may have been its run's last (lifecycle.close_each; when it was not closed
+    there, the caller claims)."""
 
+    counts: CallCounts = field(default_factory=CallCounts)
     closed: bool = False
     may_be_last: bool = True
 
@@ -50,17 +52,17 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> bool:
     Independent turns (every mode but `model`) go out concurrently on the process's pool.
     False when the item closed knowing another item of its run is still open: then the
     caller need not claim the aggregation (docs/architecture.md, D3)."""
-    counts = CallCounts()
     todo = [turn for turn, _, _ in work.questions if turn not in work.stored]
     end = ItemEnd()
+    counts = end.counts
     # The calls are counted whatever came of them: with the item's close when it is done,
     # on their own otherwise.
     try:
         with resources.leases.hold(work.item_id):
             if work.config.history is HistoryMode.MODEL:
-                outcomes = answer_in_order(work, resources, attempt, todo, counts, end)
+                outcomes = answer_in_order(work, resources, attempt, todo, end)
             else:
-                outcomes = answer_concurrently(work, resources, attempt, todo, counts, end)
+                outcomes = answer_concurrently(work, resources, attempt, todo, end)
         failures = [o.failure for o in outcomes if o.failure is not None]
         if not failures:
             if not end.closed:  # nothing was left to store (every turn stored before)
@@ -90,7 +92,6 @@ def store_last(
     earlier: list[TurnOutcome],
     last: list[TurnOutcome],
     attempt: int,
-    counts: CallCounts,
     end: ItemEnd,
 ) -> None:
     """The item's last outcomes, with its close when no turn failed: the item ends in the
@@ -98,24 +99,20 @@ def store_last(
     if any(o.failure is not None for o in (*earlier, *last)):
         store_outcomes(resources, work, last, attempt, urgent=True)
         return
-    close = ItemClose(work.item_id, work.run_id, counts.calls, counts.rate_limited)
+    close = ItemClose(work.item_id, work.run_id, end.counts.calls, end.counts.rate_limited)
     end.may_be_last = store_outcomes(resources, work, last, attempt, True, close)
     end.closed = True
 
 
 def answer_concurrently(
-    work: Work,
-    resources: Resources,
-    attempt: int,
-    todo: list[int],
-    counts: CallCounts,
-    end: ItemEnd,
+    work: Work, resources: Resources, attempt: int, todo: list[int], end: ItemEnd
 ) -> list[TurnOutcome]:
     """Cached turns at once; the others on the process's API pool. This thread stores the
     answers as they arrive, together when several arrived meanwhile: the API threads only
     talk HTTP, so they never queue for a database connection. If a store or a request raises
     (the database went away), the other turns stop before their next request, and the error
     is raised once all have ended."""
+    counts = end.counts
     requests = {turn: turn_request(work, turn, {}) for turn in todo}
     keys = {turn: turn_cache_key(work, request) for turn, request in requests.items()}
     hits = cache.lookup(resources.sessions, {k for k in keys.values() if k is not None})
@@ -135,7 +132,7 @@ def answer_concurrently(
             elif error is None:
                 # The last answers are written at once, with the item's close: the item's
                 # end, and the run's, wait on them.
-                store_last(resources, work, outcomes, ready, attempt, counts, end)
+                store_last(resources, work, outcomes, ready, attempt, end)
             else:
                 store_outcomes(resources, work, ready, attempt, urgent=True)
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others end
@@ -158,14 +155,10 @@ def answer_concurrently(
 
 
 def answer_in_order(
-    work: Work,
-    resources: Resources,
-    attempt: int,
-    todo: list[int],
-    counts: CallCounts,
-    end: ItemEnd,
+    work: Work, resources: Resources, attempt: int, todo: list[int], end: ItemEnd
 ) -> list[TurnOutcome]:
     """`model` history: each turn needs the model's earlier answers, so one at a time."""
+    counts = end.counts
     own = {turn: text for turn, text in work.stored.items() if text}
     outcomes: list[TurnOutcome] = []
     for turn in todo:
@@ -177,7 +170,7 @@ def answer_in_order(
         else:
             outcome = ask_turn(work, resources, turn, request, key, counts)
         if turn == todo[-1]:
-            store_last(resources, work, outcomes, [outcome], attempt, counts, end)
+            store_last(resources, work, outcomes, [outcome], attempt, end)
         else:
             store_outcomes(resources, work, [outcome], attempt, urgent=True)  # the next turn waits
         outcomes.append(outcome)
