@@ -45,7 +45,6 @@ class Work:
     story_key: str
     story_text: str
     config: RunConfig
-    lease_s: float
     questions: tuple[tuple[int, str, tuple[str, ...]], ...]
     stored: dict[int, str | None]  # turn -> answer text (None: that turn failed for good)
 
@@ -145,7 +144,6 @@ def start_delivery(
                 story_key=story.key,
                 story_text=story.story_text,
                 config=config,
-                lease_s=settings.lease_s,
                 questions=tuple((t.turn, t.text, tuple(t.references)) for t in turns),
                 stored={t.turn: t.answer for t in turns if t.stored is not None},
             ),
