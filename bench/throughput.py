@@ -1,6 +1,7 @@
 """Throughput of evalfleet on this machine, against the local simulator.
 
-    .venv/bin/python bench/throughput.py [--only efficiency,seed,rate_limit,cache,pipeline]
+    .venv/bin/python bench/throughput.py [--only efficiency,seed,rate_limit,cache,pipeline,
+                                                short_items]
 
 Real worker processes (`evalfleet worker`), the machine's Redis (a unique EVALFLEET_QUEUE
 per part) and PostgreSQL (a fresh database per part), the simulator as an `evalfleet sim`
@@ -29,6 +30,9 @@ parts.py:
 - cache: the efficiency configuration twice with the cache on: API calls of the second run.
 - pipeline: zero latency: answers stored per second (run row .. last answer), and the peak
   RSS (VmHWM) of the worker processes.
+- short_items: zero latency, SQuAD-shaped items (a paragraph, ~5 questions) against 15-turn
+  ones on one warm fleet: `short_items_vs_long`, the ratio of their answers per second
+  (bench/short_items.py).
 
 Each measured run also reports the transactions committed in its database and the CPU
 seconds of each process group (workers, simulator,
@@ -52,8 +56,9 @@ from typing import Any
 from part_setup import UNLIMITED_RPM, Setup
 from parts import bench_cache, bench_efficiency, bench_pipeline, bench_rate_limit, bench_seed
 from progress import say
+from short_items import bench_short_items
 
-PARTS = ("efficiency", "seed", "rate_limit", "cache", "pipeline")
+PARTS = ("efficiency", "seed", "rate_limit", "cache", "pipeline", "short_items")
 
 
 def parse_args() -> argparse.Namespace:
@@ -80,6 +85,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate-concurrency", type=int, default=32)
     parser.add_argument("--rate-limit", type=int, default=600, help="simulator rpm per model")
     parser.add_argument("--pipeline-stories", type=int, default=100)
+    parser.add_argument("--short-paragraphs", type=int, default=300, help="SQuAD paragraphs")
+    parser.add_argument("--short-rounds", type=int, default=2)
     parser.add_argument("--log-dir", type=Path, default=None)
     parser.add_argument(
         "--retries", type=int, default=1, help="re-runs of a part PostgreSQL restarted under"
@@ -141,6 +148,9 @@ def main() -> None:
         ),
         "cache": lambda: bench_cache(setup),
         "pipeline": lambda: bench_pipeline(setup, args.pipeline_stories),
+        "short_items": lambda: bench_short_items(
+            setup, args.short_paragraphs, args.pipeline_stories, args.short_rounds
+        ),
     }
     started = time.perf_counter()
     out: dict[str, Any] = {
@@ -182,6 +192,8 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
     if "pipeline" in raw:
         out["pipeline_answers_per_s"] = raw["pipeline"]["pipeline_answers_per_s"]
         out["worker_rss_mb"] = raw["pipeline"]["worker_rss_mb"]
+    if "short_items" in raw:
+        out["short_items_vs_long"] = raw["short_items"]["short_items_vs_long"]
     return out
 
 

@@ -4,7 +4,7 @@ Items (one model over one story)::
 
              mark_enqueued (message sent; state unchanged)
                  │
-    ┌──────▶ pending ──claim_item──▶ running ──close_items(DONE)────▶ done
+    ┌──────▶ pending ──claim_item──▶ running ──close_each, close_items(DONE)──▶ done
     │          ▲                      │  ▲ │
     │          └─────hand_back────────┘  │ └─close_items(FAILED)────▶ failed
     │                     renew_lease ───┘        (budget spent, poison message,
@@ -32,16 +32,16 @@ Every transition is one conditional UPDATE whose WHERE names the states it leave
 processes racing on the same row cannot both make it (SQLite and PostgreSQL agree), and a
 redelivered message finds the row already moved and changes nothing. Callers pass their own
 session, so a transition commits with the caller's other writes (an item closes in the
-same transaction as its last answers); only the aggregation claim takes its own."""
+same transaction as its last answers: close_each); only the aggregation claim takes its own."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -59,6 +59,11 @@ from evalfleet.schema.models import (
 )
 
 _IN_CHUNKS = 500  # ids per IN (...) list: SQLite caps the parameters of one statement
+# The statements a delivery runs once per item are built once, on the Core tables: building
+# and keying an ORM statement per call was most of a short item's CPU in the worker
+# (bench/per_item.py). Their parameters are bound per call.
+_ITEMS = cast(Table, Item.__table__)
+_RUNS = cast(Table, Run.__table__)
 _NO_ORM_SYNC = {"synchronize_session": False}  # no Item or Run object is loaded by callers
 # What a synchronous delivery may hand back: a batched item is the batch poller's.
 _DELIVERY_STATES = (ItemState.PENDING.value, ItemState.RUNNING.value)
@@ -66,10 +71,24 @@ _DELIVERY_STATES = (ItemState.PENDING.value, ItemState.RUNNING.value)
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery's hold on an item: how many deliveries it has had, and why the last ended."""
+    """A delivery's hold on an item: how many deliveries it has had, why the last ended, and
+    what the delivery reads next."""
 
     attempts: int
     last_error: str | None
+    run_id: int
+    model_label: str
+    story_id: int
+
+
+@dataclass(frozen=True)
+class ItemClose:
+    """One item to close done with its last answers, and the API calls of its delivery."""
+
+    item_id: int
+    run_id: int
+    calls: int = 0
+    rate_limited: int = 0
 
 
 # --- items -------------------------------------------------------------------------------
@@ -83,41 +102,74 @@ def mark_enqueued(session: Session, item_ids: Sequence[int], now: datetime | Non
         session.execute(update(Item).where(Item.id.in_(chunk)).values(enqueued_at=moment))
 
 
+def _claim_statement(takeover: bool) -> Any:
+    items = _ITEMS.c
+    lease_over = or_(items.lease_until.is_(None), items.lease_until < bindparam("now"))
+    run_running = (
+        select(_RUNS.c.id)
+        .where(_RUNS.c.id == items.run_id, _RUNS.c.state == RunState.RUNNING.value)
+        .exists()
+    )
+    return (
+        update(_ITEMS)
+        .where(
+            items.id == bindparam("item_id"),
+            or_(
+                items.state == ItemState.PENDING.value,
+                and_(items.state == ItemState.RUNNING.value, true() if takeover else lease_over),
+            ),
+            run_running,
+        )
+        .values(
+            state=ItemState.RUNNING.value,
+            attempts=items.attempts + 1,
+            lease_until=bindparam("lease_until", type_=items.lease_until.type),
+            started_at=func.coalesce(
+                items.started_at, bindparam("now", type_=items.started_at.type)
+            ),
+        )
+        .returning(
+            items.attempts, items.last_error, items.run_id, items.model_label, items.story_id
+        )
+    )
+
+
+_CLAIMS = {takeover: _claim_statement(takeover) for takeover in (False, True)}
+
+
 def claim_item(
     session: Session, item_id: int, lease_s: float, takeover: bool, now: datetime
 ) -> Claim | None:
     """pending → running, or running → running when the holder's lease is over (or
-    `takeover`: this delivery is the retry of the one holding it). Counts the delivery.
-    None: the item is closed, or a live delivery holds it."""
-    lease_over = or_(Item.lease_until.is_(None), Item.lease_until < now)
+    `takeover`: this delivery is the retry of the one holding it), while its run is running.
+    Counts the delivery. None: the item is closed, a live delivery holds it, or the run is
+    not running (the caller reads which)."""
     claimed = session.execute(
-        update(Item)
-        .where(
-            Item.id == item_id,
-            or_(
-                Item.state == ItemState.PENDING.value,
-                and_(Item.state == ItemState.RUNNING.value, true() if takeover else lease_over),
-            ),
-        )
-        .values(
-            state=ItemState.RUNNING.value,
-            attempts=Item.attempts + 1,
-            lease_until=now + timedelta(seconds=lease_s),
-            started_at=func.coalesce(Item.started_at, now),
-        )
-        .returning(Item.attempts, Item.last_error)
-        .execution_options(**_NO_ORM_SYNC)
+        _CLAIMS[takeover],
+        {"item_id": item_id, "now": now, "lease_until": now + timedelta(seconds=lease_s)},
     ).one_or_none()
-    return None if claimed is None else Claim(claimed.attempts, claimed.last_error)
+    return None if claimed is None else Claim(*claimed)
 
 
-def renew_lease(session: Session, item_id: int, lease_s: float) -> None:
-    """running → running with a later lease: the holder is alive."""
-    session.execute(
-        update(Item)
-        .where(Item.id == item_id, Item.state == ItemState.RUNNING.value)
-        .values(lease_until=utcnow() + timedelta(seconds=lease_s))
-    )
+def renew_lease(session: Session, item_ids: Sequence[int], lease_s: float) -> None:
+    """running → running with a later lease, for every item a live process holds, in one
+    statement. Rows are locked in id order, the order close_each takes them in, so a renewal
+    and a group commit of the same process cannot deadlock."""
+    until = utcnow() + timedelta(seconds=lease_s)
+    for start in range(0, len(item_ids), _IN_CHUNKS):
+        chunk = sorted(item_ids[start : start + _IN_CHUNKS])
+        locked = (
+            select(Item.id)
+            .where(Item.id.in_(chunk), Item.state == ItemState.RUNNING.value)
+            .order_by(Item.id)
+            .with_for_update()
+        )
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(locked.scalar_subquery()))
+            .values(lease_until=until)
+            .execution_options(**_NO_ORM_SYNC)
+        )
 
 
 def hand_back(session: Session, item_id: int, reason: str) -> None:
@@ -155,6 +207,66 @@ def close_items(
 
 def close_item(session: Session, item_id: int, state: ItemState, error: str | None) -> None:
     close_items(session, Item.id == item_id, state, error)
+
+
+_CLOSE_EACH = (  # Core, not ORM: an executemany with its own WHERE
+    update(_ITEMS)
+    .where(
+        _ITEMS.c.id == bindparam("close_id"),
+        # OR, not IN: an IN list expands per call, which executemany cannot do
+        or_(*(_ITEMS.c.state == state for state in OPEN_ITEM_STATES)),
+    )
+    .values(
+        state=ItemState.DONE.value,
+        last_error=None,
+        finished_at=bindparam("close_at", type_=_ITEMS.c.finished_at.type),
+        lease_until=None,
+        api_calls=_ITEMS.c.api_calls + bindparam("add_calls"),
+        rate_limited=_ITEMS.c.rate_limited + bindparam("add_limited"),
+    )
+)
+
+
+def close_each(session: Session, closes: Sequence[ItemClose]) -> set[int]:
+    """pending/running → done for each item, each adding its own API calls: one statement
+    (executemany) in the transaction of the items' last answers (workers/group_commit.py),
+    in id order. Returns the runs for which this close may be the last: the caller claims
+    the aggregation only for those (docs/architecture.md, D3). For every other run this
+    transaction holds the row lock of one of its open items (`_hold_an_open_item`): that
+    item's close waits for this commit, so its closer, or the last in that chain, sees this
+    close committed."""
+    if not closes:
+        return set()
+    now = utcnow()
+    params = [
+        {
+            "close_id": c.item_id,
+            "close_at": now,
+            "add_calls": c.calls,
+            "add_limited": c.rate_limited,
+        }
+        for c in sorted(closes, key=lambda c: c.item_id)
+    ]
+    session.execute(_CLOSE_EACH, params)
+    return {
+        run for run in sorted({c.run_id for c in closes}) if not _hold_an_open_item(session, run)
+    }
+
+
+_OPEN_ITEM_TO_HOLD = (
+    select(_ITEMS.c.id)
+    .where(_ITEMS.c.run_id == bindparam("run_id"), _ITEMS.c.state.in_(OPEN_ITEM_STATES))
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+
+
+def _hold_an_open_item(session: Session, run_id: int) -> bool:
+    """Lock one open item of the run that no other transaction holds (SKIP LOCKED: never
+    waits, so no deadlock). SQLite has one writer at a time: it ignores the lock, and no
+    other close can commit between this read and this transaction's commit."""
+    held = session.execute(_OPEN_ITEM_TO_HOLD, {"run_id": run_id}).first()
+    return held is not None
 
 
 def fail_model(session: Session, run_id: int, label: str, reason: str) -> None:

@@ -1,22 +1,24 @@
 """Answer one item (one model over one story): each turn stored as it arrives, none paid
-twice; then close the item, or stop the run, fail the model, or hand the item back, by how
-its requests failed (workers/retry_policy.py)."""
+twice; the item closed with its last answers when every turn succeeded; otherwise stop the
+run, fail the model, or hand the item back, by how its requests failed
+(workers/retry_policy.py)."""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema import lifecycle
 from evalfleet.schema.db import session_scope
+from evalfleet.schema.lifecycle import ItemClose
 from evalfleet.schema.models import Item, ItemState
 from evalfleet.schema.payloads import HistoryMode
 from evalfleet.workers import cache, metrics
 from evalfleet.workers.delivery import Work
 from evalfleet.workers.errors import Decision, describe, redact
-from evalfleet.workers.lease import LeaseKeeper
 from evalfleet.workers.requesting import CallCounts
 from evalfleet.workers.resources import Resources
 from evalfleet.workers.storing import store_outcomes
@@ -34,51 +36,86 @@ class RetryLater(Exception):
         self.reason = reason
 
 
-def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
+@dataclass
+class ItemEnd:
+    """The delivery's API calls; whether the item was closed with its last answers, and if
+    that close may have been its run's last (lifecycle.close_each; when it was not closed
+    there, the caller claims)."""
+
+    counts: CallCounts = field(default_factory=CallCounts)
+    closed: bool = False
+    may_be_last: bool = True
+
+
+def answer_turns(work: Work, resources: Resources, attempt: int) -> bool:
     """Ask every turn not yet stored; store each answer (or its final error) as it arrives.
-    Independent turns (every mode but `model`) go out concurrently on the process's pool."""
-    counts = CallCounts()
+    Independent turns (every mode but `model`) go out concurrently on the process's pool.
+    False when the item closed knowing another item of its run is still open: then the
+    caller need not claim the aggregation (docs/architecture.md, D3)."""
     todo = [turn for turn, _, _ in work.questions if turn not in work.stored]
+    end = ItemEnd()
+    counts = end.counts
     # The calls are counted whatever came of them: with the item's close when it is done,
     # on their own otherwise.
     try:
         with (
             metrics.ITEMS_IN_FLIGHT.track_inprogress(),
-            LeaseKeeper(resources.sessions, work.item_id, work.lease_s),
+            resources.leases.hold(work.item_id),
         ):
             if work.config.history is HistoryMode.MODEL:
-                outcomes = answer_in_order(work, resources, attempt, todo, counts)
+                outcomes = answer_in_order(work, resources, attempt, todo, end)
             else:
-                outcomes = answer_concurrently(work, resources, attempt, todo, counts)
+                outcomes = answer_concurrently(work, resources, attempt, todo, end)
         failures = [o.failure for o in outcomes if o.failure is not None]
         if not failures:
-            finish_item(resources.sessions, work.item_id, ItemState.DONE, None, counts)
-            return
+            if not end.closed:  # nothing was left to store (every turn stored before)
+                finish_item(resources.sessions, work.item_id, ItemState.DONE, None, counts)
+            return end.may_be_last
     except BaseException:
-        record_calls(resources.sessions, work.item_id, counts)
+        if not end.closed:
+            record_calls(resources.sessions, work.item_id, counts)
         raise
     record_calls(resources.sessions, work.item_id, counts)
     for failure in failures:
         reason = redact(describe(failure.cause), resources.settings)
         if failure.decision is Decision.STOP_RUN:
             stop_run(resources.sessions, work.run_id, f"the API refused the key: {reason}")
-            return
+            return True
         if failure.decision is Decision.FAIL_MODEL:
             fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
-            return
+            return True
     # 429 or transient after every attempt: the task retries later
     first = failures[0]
     raise RetryLater(first.decision, redact(describe(first.cause), resources.settings))
 
 
+def store_last(
+    resources: Resources,
+    work: Work,
+    earlier: list[TurnOutcome],
+    last: list[TurnOutcome],
+    attempt: int,
+    end: ItemEnd,
+) -> None:
+    """The item's last outcomes, with its close when no turn failed: the item ends in the
+    transaction of its last answers, counting its calls (all of them are in by now)."""
+    if any(o.failure is not None for o in (*earlier, *last)):
+        store_outcomes(resources, work, last, attempt, urgent=True)
+        return
+    close = ItemClose(work.item_id, work.run_id, end.counts.calls, end.counts.rate_limited)
+    end.may_be_last = store_outcomes(resources, work, last, attempt, True, close)
+    end.closed = True
+
+
 def answer_concurrently(
-    work: Work, resources: Resources, attempt: int, todo: list[int], counts: CallCounts
+    work: Work, resources: Resources, attempt: int, todo: list[int], end: ItemEnd
 ) -> list[TurnOutcome]:
     """Cached turns at once; the others on the process's API pool. This thread stores the
     answers as they arrive, together when several arrived meanwhile: the API threads only
     talk HTTP, so they never queue for a database connection. If a store or a request raises
     (the database went away), the other turns stop before their next request, and the error
     is raised once all have ended."""
+    counts = end.counts
     requests = {turn: turn_request(work, turn, {}) for turn in todo}
     keys = {turn: turn_cache_key(work, request) for turn, request in requests.items()}
     hits = cache.lookup(resources.sessions, {k for k in keys.values() if k is not None})
@@ -93,8 +130,14 @@ def answer_concurrently(
     error: BaseException | None = None
     while True:
         try:
-            # The last answers are written at once: the item's end, and the run's, wait on them.
-            store_outcomes(resources, work, ready, attempt, urgent=not pending)
+            if pending:
+                store_outcomes(resources, work, ready, attempt, urgent=False)
+            elif error is None:
+                # The last answers are written at once, with the item's close: the item's
+                # end, and the run's, wait on them.
+                store_last(resources, work, outcomes, ready, attempt, end)
+            else:
+                store_outcomes(resources, work, ready, attempt, urgent=True)
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others end
             counts.cancel()
             error = error or exc
@@ -115,11 +158,12 @@ def answer_concurrently(
 
 
 def answer_in_order(
-    work: Work, resources: Resources, attempt: int, todo: list[int], counts: CallCounts
+    work: Work, resources: Resources, attempt: int, todo: list[int], end: ItemEnd
 ) -> list[TurnOutcome]:
     """`model` history: each turn needs the model's earlier answers, so one at a time."""
+    counts = end.counts
     own = {turn: text for turn, text in work.stored.items() if text}
-    outcomes = []
+    outcomes: list[TurnOutcome] = []
     for turn in todo:
         request = turn_request(work, turn, own)
         key = turn_cache_key(work, request)
@@ -128,7 +172,10 @@ def answer_in_order(
             outcome = TurnOutcome(turn, hit, cached=True)
         else:
             outcome = ask_turn(work, resources, turn, request, key, counts)
-        store_outcomes(resources, work, [outcome], attempt, urgent=True)  # the next turn waits
+        if turn == todo[-1]:
+            store_last(resources, work, outcomes, [outcome], attempt, end)
+        else:
+            store_outcomes(resources, work, [outcome], attempt, urgent=True)  # the next turn waits
         outcomes.append(outcome)
         if outcome.completion is not None:
             own[turn] = outcome.completion.text
@@ -137,7 +184,7 @@ def answer_in_order(
     return outcomes
 
 
-# --- the item's transitions, each in a transaction of its own (schema/lifecycle.py) ---------
+# --- the item's other transitions, each in a transaction of its own (schema/lifecycle.py) ---
 
 
 def record_calls(sessions: sessionmaker[Session], item_id: int, counts: CallCounts) -> None:

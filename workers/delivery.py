@@ -1,12 +1,14 @@
-"""One delivery of an item message: claim the item, then read everything its work needs."""
+"""One delivery of an item message: claim the item, then read everything its work needs, in
+one transaction."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, select
+from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.accounting import spent_usd
@@ -43,7 +45,6 @@ class Work:
     story_key: str
     story_text: str
     config: RunConfig
-    lease_s: float
     questions: tuple[tuple[int, str, tuple[str, ...]], ...]
     stored: dict[int, str | None]  # turn -> answer text (None: that turn failed for good)
 
@@ -57,46 +58,59 @@ class Delivery:
     retry_in_s: float | None = None  # another live delivery holds the item: come back later
 
 
+def _work_statement() -> Any:
+    """The story, the run's config and every question with the answer this model already
+    has, if any; built once, on the Core tables (its parameters bound per delivery)."""
+    stories, runs, questions, answers = (
+        cast(Table, model.__table__).c for model in (Story, Run, Question, Answer)
+    )
+    return (
+        select(
+            stories.key,
+            stories.text.label("story_text"),
+            runs.config,
+            questions.turn,
+            questions.text,
+            questions.references,
+            answers.turn.label("stored"),
+            answers.text.label("answer"),
+        )
+        .select_from(cast(Table, Story.__table__))
+        .join(cast(Table, Run.__table__), runs.id == stories.run_id)
+        .outerjoin(cast(Table, Question.__table__), questions.story_id == stories.id)
+        .outerjoin(
+            cast(Table, Answer.__table__),
+            and_(
+                answers.run_id == bindparam("run_id"),
+                answers.model_label == bindparam("label"),
+                answers.story_id == questions.story_id,
+                answers.turn == questions.turn,
+            ),
+        )
+        .where(stories.id == bindparam("story_id"))
+        .order_by(questions.turn)
+    )
+
+
+_WORK = _work_statement()
+
+
 def start_delivery(
     sessions: sessionmaker[Session], item_id: int, settings: Settings, takeover: bool = False
 ) -> Delivery:
     """Claim the item atomically (a conditional UPDATE, so SQLite and PostgreSQL agree) and
-    count the delivery before any work, then read everything the work needs. `takeover`:
-    this is the retry of a delivery that held the item, so its lease is this task's own.
-    Three statements, none through the ORM's objects: this runs once per item, on the thread
-    that also stores the item's answers, in a process whose API threads want the GIL."""
+    count the delivery before any work, then read everything the work needs: one transaction,
+    two statements when the claim succeeds (a budget adds one), none through the ORM's
+    objects. This runs once per item, on the thread that also stores the item's answers, in
+    a process whose API threads want the GIL: a 5-question item must not pay for it like a
+    15-turn one. `takeover`: this is the retry of a delivery that held the item, so its lease
+    is this task's own."""
     now = utcnow()
     with session_scope(sessions) as session:
-        found = session.execute(
-            select(
-                Item.state,
-                Item.run_id,
-                Item.model_label,
-                Item.story_id,
-                Run.state.label("run_state"),
-                Run.error.label("run_error"),
-                Run.config,
-                Story.key.label("story_key"),
-                Story.text.label("story_text"),
-            )
-            .join(Run, Run.id == Item.run_id)
-            .join(Story, Story.id == Item.story_id)
-            .where(Item.id == item_id)
-        ).one_or_none()
-        if found is None:
-            logger.warning("item %s: not in the database, message dropped", item_id)
-            return Delivery(None)
-        run_id = found.run_id
-        if found.state not in OPEN_ITEM_STATES or found.state == ItemState.BATCHED.value:
-            return Delivery(run_id)  # closed, or its questions are in a batch (D10)
-        if found.run_state != RunState.RUNNING.value:
-            close_item(
-                session, item_id, ItemState.FAILED, f"run {run_id} stopped: {found.run_error}"
-            )
-            return Delivery(run_id)
         claimed = claim_item(session, item_id, settings.lease_s, takeover, now)
         if claimed is None:
-            return held_elsewhere(session, item_id, run_id, now)
+            return not_claimed(session, item_id, now)
+        run_id = claimed.run_id
         if RetryPolicy.of(settings).deliveries_exhausted(claimed.attempts):
             # A task that kills its worker every time (task_reject_on_worker_lost redelivers
             # it) ends here instead of looping forever.
@@ -105,59 +119,54 @@ def start_delivery(
             logger.error("run %s item %s: %s", run_id, item_id, reason)
             close_item(session, item_id, ItemState.FAILED, reason)
             return Delivery(run_id)
-        config = RunConfig.model_validate(found.config)
+        # One statement (the story's columns repeat on each question's row).
+        rows = session.execute(
+            _WORK,
+            {"run_id": run_id, "label": claimed.model_label, "story_id": claimed.story_id},
+        ).all()
+        story = rows[0]
+        config = RunConfig.model_validate(story.config)
         if config.budget_usd is not None:
             spent = spent_usd(session, run_id, config.models, config.prices)
             if spent >= config.budget_usd:
                 reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
                 close_item(session, item_id, ItemState.FAILED, reason)
                 return Delivery(run_id)
-        # Every question of the story with the answer this model already has, if any.
-        turns = session.execute(
-            select(
-                Question.turn,
-                Question.text,
-                Question.references,
-                Answer.turn.label("stored"),
-                Answer.text.label("answer"),
-            )
-            .outerjoin(
-                Answer,
-                and_(
-                    Answer.run_id == run_id,
-                    Answer.model_label == found.model_label,
-                    Answer.story_id == Question.story_id,
-                    Answer.turn == Question.turn,
-                ),
-            )
-            .where(Question.story_id == found.story_id)
-            .order_by(Question.turn)
-        ).all()
+        turns = [row for row in rows if row.turn is not None]
         return Delivery(
             run_id,
             Work(
                 item_id=item_id,
                 run_id=run_id,
-                label=found.model_label,
-                model=config.models[found.model_label],
-                story_id=found.story_id,
-                story_key=found.story_key,
-                story_text=found.story_text,
+                label=claimed.model_label,
+                model=config.models[claimed.model_label],
+                story_id=claimed.story_id,
+                story_key=story.key,
+                story_text=story.story_text,
                 config=config,
-                lease_s=settings.lease_s,
                 questions=tuple((t.turn, t.text, tuple(t.references)) for t in turns),
                 stored={t.turn: t.answer for t in turns if t.stored is not None},
             ),
         )
 
 
-def held_elsewhere(session: Session, item_id: int, run_id: int, now: datetime) -> Delivery:
-    """The claim found the item closed meanwhile, or held by a live delivery: then come back
-    once its lease is over."""
-    state, lease_until = session.execute(
-        select(Item.state, Item.lease_until).where(Item.id == item_id)
-    ).one()
-    if state not in OPEN_ITEM_STATES:
+def not_claimed(session: Session, item_id: int, now: datetime) -> Delivery:
+    """Why the claim changed nothing: the item is unknown or closed (nothing to do), its run
+    stopped (the item fails with the run's reason), or a live delivery holds it (come back
+    once its lease is over)."""
+    found = session.execute(
+        select(Item.state, Item.run_id, Item.lease_until, Run.state, Run.error)
+        .join(Run, Run.id == Item.run_id)
+        .where(Item.id == item_id)
+    ).one_or_none()
+    if found is None:
+        logger.warning("item %s: not in the database, message dropped", item_id)
+        return Delivery(None)
+    state, run_id, lease_until, run_state, run_error = found
+    if state not in OPEN_ITEM_STATES or state == ItemState.BATCHED.value:
+        return Delivery(run_id)  # closed, or its questions are in a batch (D10)
+    if run_state != RunState.RUNNING.value:
+        close_item(session, item_id, ItemState.FAILED, f"run {run_id} stopped: {run_error}")
         return Delivery(run_id)
     lease_end = as_utc(lease_until) if lease_until else now
     return Delivery(run_id, retry_in_s=max(1.0, (lease_end - now).total_seconds() + 1))

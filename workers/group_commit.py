@@ -7,7 +7,8 @@ database transaction per API request (bench/throughput.py). A write that does no
 caller's next request (the concurrent history modes) waits up to WINDOW_S for company, like
 PostgreSQL's commit_delay; an `urgent` one (`model` history, where the next turn waits for
 it, and an item's last answers, which its end waits for) is committed at once, and ends the
-wait of any batch it joins.
+wait of any batch it joins. An item's last write carries its close (lifecycle.close_each):
+the item ends in the same transaction as its last answers, not in one of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.db import session_scope, upsert
+from evalfleet.schema.lifecycle import ItemClose, close_each
 from evalfleet.schema.models import ANSWER_KEY, Answer, CachedResponse
 from evalfleet.workers import metrics
 
@@ -39,8 +41,10 @@ class _Write:
     answers: Sequence[dict[str, Any]]
     responses: Sequence[dict[str, Any]]
     urgent: bool
+    close: ItemClose | None = None
     done: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
+    may_be_last: bool = False  # the close may have been its run's last (close_each)
     error: BaseException | None = None
 
 
@@ -60,15 +64,19 @@ class GroupCommitWriter:
         answers: Sequence[dict[str, Any]],
         responses: Sequence[dict[str, Any]],
         urgent: bool = False,
-    ) -> None:
-        if not answers and not responses:
-            return
-        pending = _Write(answers, responses, urgent)
+        close: ItemClose | None = None,
+    ) -> bool:
+        """Commit the rows, and close the item `close` names with them (urgent then). True
+        when that close may have been its run's last: the caller claims the aggregation."""
+        if not answers and not responses and close is None:
+            return False
+        pending = _Write(answers, responses, urgent or close is not None, close)
         self._start()
         self._queue.put(pending)
         pending.done.wait()
         if not pending.committed:
             raise pending.error or RuntimeError("the answer writer stopped before committing")
+        return pending.may_be_last
 
     def _start(self) -> None:
         with self._lock:
@@ -118,10 +126,13 @@ class GroupCommitWriter:
         responses = sorted(
             (row for pending in batch for row in pending.responses), key=lambda row: row["key"]
         )
+        closes = [pending.close for pending in batch if pending.close is not None]
         with session_scope(self._sessions) as session:
             new = upsert(session, Answer.__table__, answers, ANSWER_KEY, returning=["model_label"])
             upsert(session, CachedResponse.__table__, responses, ("key",))
+            last_runs = close_each(session, closes)
         for pending in batch:
             pending.committed = True
+            pending.may_be_last = pending.close is not None and pending.close.run_id in last_runs
         # Only rows this commit created: a duplicate delivery's upsert changes nothing.
         metrics.count_answers(str(row.model_label) for row in new)

@@ -1,5 +1,6 @@
 """Per-process resources, made on first use: one engine, one API pool per model, one API client
-per thread and base URL, the bound on the API requests in flight, and the answer writer."""
+per thread and base URL, the bound on the API requests in flight, the answer writer and the
+lease renewer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from evalfleet.schema.db import make_engine, make_sessionmaker
 from evalfleet.schema.settings import Settings, get_settings
 from evalfleet.workers.api import make_client
 from evalfleet.workers.group_commit import GroupCommitWriter
+from evalfleet.workers.lease import LeaseRenewer
 from evalfleet.workers.ratelimit import LimitKey, RateLimiter
 from evalfleet.workers.requesting import Limiter
 from evalfleet.workers.retry_policy import RetryPolicy
@@ -56,10 +58,12 @@ class Resources:
     # on its limit holds none, and the process never has more than `concurrency` in flight.
     in_flight: InFlightBound = field(init=False)
     writer: GroupCommitWriter = field(init=False)
+    leases: LeaseRenewer = field(init=False)
 
     def __post_init__(self) -> None:
         self.in_flight = InFlightBound(self.concurrency)
         self.writer = GroupCommitWriter(self.sessions)
+        self.leases = LeaseRenewer(self.sessions, self.settings.lease_s)
 
     @property
     def retry_policy(self) -> RetryPolicy:

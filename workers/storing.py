@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from evalfleet.schema.lifecycle import ItemClose
 from evalfleet.schema.models import utcnow
 from evalfleet.workers import cache
 from evalfleet.workers.api import Completion
@@ -16,11 +17,18 @@ logger = logging.getLogger(__name__)
 
 
 def store_outcomes(
-    resources: Resources, work: Work, outcomes: list[TurnOutcome], attempt: int, urgent: bool
-) -> None:
+    resources: Resources,
+    work: Work,
+    outcomes: list[TurnOutcome],
+    attempt: int,
+    urgent: bool,
+    close: ItemClose | None = None,
+) -> bool:
     """The answers, the final errors of turns that failed for good (a 400), and the fresh
     responses in the cache, committed together (with other items' rows: group_commit; at
-    once when `urgent`, without waiting for company). Retryable failures store nothing."""
+    once when `urgent`, without waiting for company), with the item's close when `close`
+    is given. Retryable failures store nothing. True when the close may have been the run's
+    last (lifecycle.close_each)."""
     answers, responses = [], []
     for outcome in outcomes:
         completion, failure = outcome.completion, outcome.failure
@@ -47,8 +55,9 @@ def store_outcomes(
         )
         if completion is not None and outcome.cache_key is not None:
             responses.append(cache.cache_row(outcome.cache_key, work.model, completion))
-    if answers:
-        resources.writer.write(answers, responses, urgent)
+    if not answers and close is None:
+        return False
+    return resources.writer.write(answers, responses, urgent, close)
 
 
 def answer_values(

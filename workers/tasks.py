@@ -30,6 +30,7 @@ def answer_item(self: Any, item_id: int, takeover: bool = False) -> None:
     resources = get_resources()
     retries = int(self.request.retries)
     holding = False
+    may_be_last = True  # the close found no other open item of the run it could hold
     try:
         delivery = start_delivery(resources.sessions, item_id, resources.settings, takeover)
         if delivery.retry_in_s is not None:
@@ -39,7 +40,7 @@ def answer_item(self: Any, item_id: int, takeover: bool = False) -> None:
         if delivery.work is not None:
             holding = True
             die_if_poisoned(delivery.work)
-            answer_turns(delivery.work, resources, attempt=retries + 1)
+            may_be_last = answer_turns(delivery.work, resources, attempt=retries + 1)
     except RetryLater as exc:
         # Raises celery's Retry, unless the retries ran out and the item failed for good.
         retry_or_fail(self, resources, item_id, exc.decision, exc.reason, retries)
@@ -48,7 +49,9 @@ def answer_item(self: Any, item_id: int, takeover: bool = False) -> None:
         # The lease is still ours: the retry takes it over instead of waiting it out.
         countdown = RetryPolicy.task_delay(retries, Decision.TRANSIENT)
         raise self.retry(countdown=countdown, kwargs={"takeover": holding}) from exc
-    if delivery.run_id is not None:
+    # Only when this close may be the run's last: else the closer of the open item that
+    # this close held checks after it (lifecycle.close_each; docs/architecture.md, D3).
+    if delivery.run_id is not None and may_be_last:
         enqueue_aggregation_if_last(resources, delivery.run_id)
 
 

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, tiny_dataset
 
 from evalfleet.producer.create_run import create_run
-from evalfleet.schema.models import Answer, Story, utcnow
+from evalfleet.schema.lifecycle import ItemClose, claim_item
+from evalfleet.schema.models import Answer, Item, ItemState, Story, utcnow
 from evalfleet.schema.payloads import RunConfig
 from evalfleet.workers.group_commit import GroupCommitWriter
 
@@ -168,3 +169,32 @@ def test_the_answers_metric_counts_the_rows_created_not_a_duplicates_rewrite(
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Answer)) == 5
     assert after == before + 5
+
+
+def test_a_close_commits_with_its_answers_or_not_at_all(tmp_path: Path) -> None:
+    # Given a run of three stories, each item held by a delivery
+    sessions, run_id, story_ids = run_of_three_stories(tmp_path)
+    with sessions.begin() as session:
+        items = dict(session.execute(select(Item.story_id, Item.id)).all())
+        for item_id in items.values():
+            claim_item(session, item_id, 60.0, takeover=False, now=utcnow())
+    writer = GroupCommitWriter(sessions)
+    commits: list[int] = []
+    event.listen(sessions.kw["bind"], "commit", lambda _c: commits.append(1))
+    first, second, third = story_ids
+    # When an item's last answer is written with its close, while other items are open
+    may_end = writer.write(
+        [answer_row(run_id, first, 1)], [], close=ItemClose(items[first], run_id, 3)
+    )
+    # Then the item is done with its calls in that one transaction, knowing it is not the last
+    assert (may_end, len(commits)) == (False, 1)
+    # And a close whose answers fail to commit leaves its item running, and raises
+    with pytest.raises(IntegrityError):
+        writer.write([answer_row(run_id, 10_000, 1)], [], close=ItemClose(items[second], run_id))
+    # And the last two closes, even without rows, say the run may be done
+    assert writer.write([], [], close=ItemClose(items[second], run_id)) is False
+    assert writer.write([], [], close=ItemClose(items[third], run_id)) is True
+    with sessions() as session:
+        states = dict(session.execute(select(Item.story_id, Item.state)).all())
+        calls = session.scalar(select(Item.api_calls).where(Item.id == items[first]))
+    assert states == dict.fromkeys(story_ids, ItemState.DONE.value) and calls == 3

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from unit.aggregator.simulated_run import database, tiny_dataset
 
 from evalfleet.producer.create_run import create_run
+from evalfleet.schema.lifecycle import ItemClose
 from evalfleet.schema.models import Answer, Item, ItemState
 from evalfleet.schema.payloads import HistoryMode, RunConfig
 from evalfleet.schema.settings import Settings
@@ -27,20 +28,29 @@ STORIES = {"s0": ("wikipedia", "Tom had a cat. The cat was black.", QUESTIONS)}
 
 
 class RecordingWriter(GroupCommitWriter):
-    """The real writer, noting for each write its rows and whether it was urgent."""
+    """The real writer, noting for each write its rows, whether it was urgent and whether it
+    carried the item's close, and counting its transactions."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.writes: list[tuple[int, bool]] = []
+        self.closes: list[ItemClose | None] = []
+        self.transactions = 0
 
     def write(
         self,
         answers: Sequence[dict[str, Any]],
         responses: Sequence[dict[str, Any]],
         urgent: bool = False,
-    ) -> None:
+        close: ItemClose | None = None,
+    ) -> bool:
         self.writes.append((len(answers), urgent))
-        super().write(answers, responses, urgent)
+        self.closes.append(close)
+        return super().write(answers, responses, urgent, close)
+
+    def _commit(self, batch: Any) -> None:
+        self.transactions += 1
+        super()._commit(batch)
 
 
 @pytest.mark.parametrize("history", [HistoryMode.GOLD, HistoryMode.MODEL])
@@ -60,15 +70,25 @@ def test_an_items_last_answers_are_committed_at_once_the_others_wait_for_company
         delivery = start_delivery(sessions, item_id, settings)
         assert delivery.work is not None
 
-        # When the delivery answers every turn
-        answer_turns(delivery.work, resources, attempt=1)
+        commits: list[int] = []
+        event.listen(sessions.kw["bind"], "commit", lambda _c: commits.append(1))
 
-    # Then all six answers are stored, and the item is done
+        # When the delivery answers every turn
+        may_be_last = answer_turns(delivery.work, resources, attempt=1)
+
+    # Then all six answers are stored, and the item is done with its six API calls, the
+    # run's only item: its close may be the run's last
     with sessions() as session:
-        assert session.get_one(Item, item_id).state == ItemState.DONE.value
+        item = session.get_one(Item, item_id)
+        assert (item.state, item.api_calls) == (ItemState.DONE.value, 6)
         stored = session.scalars(select(Answer.turn).where(Answer.run_id == run_id)).all()
     assert sorted(stored) == list(range(1, 7))
     assert sum(rows for rows, _ in writer.writes) == 6
+    assert may_be_last is True
+    # And the item closed with its last answers: no transaction but the group commit's
+    assert writer.closes[-1] == ItemClose(item_id, run_id, calls=6)
+    assert not any(writer.closes[:-1])
+    assert len(commits) == writer.transactions
     # And the last write did not wait out the group commit's window; in `gold` mode the
     # earlier ones did (nothing waits on them), in `model` mode each next turn waits
     assert writer.writes[-1][1] is True
