@@ -227,9 +227,7 @@ def _change_lists(
             for _, key in chosen[:shown]
         )
 
-    return ChangeLists(
-        reference, other, len(fixed), len(broke), shown_of(fixed), shown_of(broke)
-    )
+    return ChangeLists(reference, other, len(fixed), len(broke), shown_of(fixed), shown_of(broke))
 
 
 def compute_diagnostics(

@@ -11,6 +11,7 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "TurnScore",
@@ -36,6 +37,9 @@ class TurnScore:
     f1: float
 
 
+# Every model's answer to a question is scored against the same references: each is
+# normalized once per run, not once per model and answer.
+@lru_cache(maxsize=1 << 16)
 def normalize_answer(text: str) -> str:
     """Lower-case, drop punctuation, drop articles a/an/the, collapse white space."""
     lowered = text.lower()
@@ -61,12 +65,19 @@ def f1_score(reference: str, prediction: str) -> float:
 def _token_f1(ref_tokens: Sequence[str], pred_tokens: Sequence[str]) -> float:
     if not ref_tokens or not pred_tokens:
         return float(not ref_tokens and not pred_tokens)  # equal only if both are empty
-    num_same = sum((Counter(ref_tokens) & Counter(pred_tokens)).values())
+    num_same = sum((_token_counts(tuple(ref_tokens)) & Counter(pred_tokens)).values())
     if num_same == 0:
         return 0.0
     precision = num_same / len(pred_tokens)
     recall = num_same / len(ref_tokens)
     return (2 * precision * recall) / (precision + recall)
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_counts(tokens: tuple[str, ...]) -> Counter[str]:
+    """A reference's token multiset, shared by every answer scored against it (never changed:
+    `&` makes a new Counter)."""
+    return Counter(tokens)
 
 
 def _reference_scores(references: Sequence[str], prediction: str) -> list[TurnScore]:
