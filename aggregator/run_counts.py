@@ -8,9 +8,10 @@ the ones compute_scores, truncation_by_label and failed_questions take from load
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
+from sqlalchemy import Select, and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore
@@ -31,68 +32,85 @@ def item_states(session: Session, run_id: int) -> dict[str, int]:
     return dict(sorted((state, int(n)) for state, n in rows))
 
 
-def _turns_of(run_id: int, label: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """Join conditions of a label's answer and failed item to each question of the run."""
-    answer = and_(
-        Answer.run_id == run_id, Answer.model_label == label,
-        Answer.story_id == Story.id, Answer.turn == Question.turn,
-    )  # fmt: skip
-    failed_item = and_(
-        Item.run_id == run_id, Item.model_label == label, Item.story_id == Story.id,
-        Item.state == ItemState.FAILED.value,
-    )  # fmt: skip
-    return answer, failed_item
-
-
-# Failed: a stored error without text, or no answer in an item that failed with a reason (as
-# aggregator/scored.py reads it: a pending item's last reason does not fail its turns yet).
-_FAILED = or_(
-    and_(Answer.id.is_not(None), Answer.text.is_(None), Answer.error.is_not(None)),
-    and_(Answer.id.is_(None), Item.last_error.is_not(None)),
-)
+def _per_source(session: Session, statement: Select[Any]) -> dict[tuple[str, str], int]:
+    """(label, source) -> count, from a statement selecting label, source and a count."""
+    return {(label, source): int(n) for label, source, n in session.execute(statement)}
 
 
 def counted_scores(session: Session, run_id: int, labels: Sequence[str]) -> list[DomainScore]:
     """Questions, answered, failed and scored per label and domain (then overall), without
-    EM or F1: the DomainScores of compute_scores, counted in SQL."""
-    answering = session.scalar(
-        select(func.count(distinct(Answer.model_label))).where(
-            Answer.run_id == run_id, Answer.text.is_not(None), Answer.model_label.in_(labels)
-        )
+    EM or F1: the DomainScores of compute_scores, counted in SQL.
+
+    Each figure is its own GROUP BY over one table joined to the stories by key: no statement
+    joins every question to every answer, which a planner without fresh statistics (a run just
+    written) turned into a nested loop of seconds."""
+    questions = dict(
+        session.execute(
+            select(Story.source, func.count())
+            .join(Question, Question.story_id == Story.id)
+            .where(Story.run_id == run_id)
+            .group_by(Story.source)
+        ).all()
     )
-    # Questions every answering model answered: the only ones scored (docs/architecture.md, D6).
+    mine = (Answer.run_id == run_id, Answer.model_label.in_(labels))
+    by_answer = (
+        select(Answer.model_label, Story.source, func.count())
+        .join(Story, Story.id == Answer.story_id)
+        .where(*mine)
+        .group_by(Answer.model_label, Story.source)
+    )
+    answered = _per_source(session, by_answer.where(Answer.text.is_not(None)))
+    # Failed: a stored error without text, or no answer in an item that failed with a reason
+    # (as aggregator/scored.py reads it: a pending item's last reason fails no turn yet).
+    failed = _per_source(session, by_answer.where(Answer.text.is_(None), Answer.error.is_not(None)))
+    stored = select(Answer.id).where(
+        Answer.run_id == run_id, Answer.model_label == Item.model_label,
+        Answer.story_id == Story.id, Answer.turn == Question.turn,
+    )  # fmt: skip
+    lost = _per_source(
+        session,
+        select(Item.model_label, Story.source, func.count())
+        .join(Story, Story.id == Item.story_id)
+        .join(Question, Question.story_id == Story.id)
+        .where(
+            Item.run_id == run_id, Item.model_label.in_(labels),
+            Item.state == ItemState.FAILED.value, Item.last_error.is_not(None), ~stored.exists(),
+        )
+        .group_by(Item.model_label, Story.source),
+    )  # fmt: skip
+    scored = _scored_per_source(session, run_id, labels)
+    scores: list[DomainScore] = []
+    for label in labels:
+        rows = [
+            (source, n, answered.get((label, source), 0),
+             failed.get((label, source), 0) + lost.get((label, source), 0), scored.get(source, 0))
+            for source, n in sorted(questions.items())
+        ]  # fmt: skip
+        total = [sum(row[i] for row in rows) for i in range(1, 5)]
+        for domain, n, ok, bad, common in [*rows, (OVERALL, *total)]:
+            scores.append(DomainScore(label, domain, n, ok, bad, common, None, None))
+    return scores
+
+
+def _scored_per_source(session: Session, run_id: int, labels: Sequence[str]) -> dict[str, int]:
+    """Questions every answering model answered, per source: the only ones scored
+    (docs/architecture.md, D6); the same for every label, as each has every question."""
+    mine = (Answer.run_id == run_id, Answer.text.is_not(None), Answer.model_label.in_(labels))
+    answering = session.scalar(select(func.count(distinct(Answer.model_label))).where(*mine))
     common = (
-        select(Answer.story_id, Answer.turn)
-        .where(Answer.run_id == run_id, Answer.text.is_not(None), Answer.model_label.in_(labels))
+        select(Answer.story_id)
+        .where(*mine)
         .group_by(Answer.story_id, Answer.turn)
         .having(func.count() == answering)
         .subquery()
     )
-    scores: list[DomainScore] = []
-    for label in labels:
-        answer, failed_item = _turns_of(run_id, label)
-        rows = session.execute(
-            select(
-                Story.source, func.count(), func.count(Answer.text),
-                func.sum(case((_FAILED, 1), else_=0)), func.count(common.c.turn),
-            )
-            .join(Question, Question.story_id == Story.id)
-            .outerjoin(Answer, answer)
-            .outerjoin(Item, failed_item)
-            .outerjoin(common, and_(common.c.story_id == Story.id, common.c.turn == Question.turn))
-            .where(Story.run_id == run_id)
-            .group_by(Story.source)
-        ).all()  # fmt: skip
-        counts = {source: tuple(int(n or 0) for n in rest) for source, *rest in rows}
-        total = [sum(c[i] for c in counts.values()) for i in range(4)]
-        for domain, (questions, answered, failed, scored) in [
-            *sorted(counts.items()),
-            (OVERALL, tuple(total)),
-        ]:
-            scores.append(
-                DomainScore(label, domain, questions, answered, failed, scored, None, None)
-            )
-    return scores
+    rows = session.execute(
+        select(Story.source, func.count())
+        .select_from(common)
+        .join(Story, Story.id == common.c.story_id)
+        .group_by(Story.source)
+    )
+    return {source: int(n) for source, n in rows}
 
 
 def truncations(
@@ -112,23 +130,53 @@ def truncations(
 
 
 def failed_questions(
-    session: Session, run_id: int, labels: Sequence[str], total: int
+    session: Session, run_id: int, failed: Mapping[str, int]
 ) -> tuple[tuple[FailedQuestion, ...], int]:
     """The first FAILURES_SHOWN failed questions (label, then story and turn order) with their
-    errors, and `total`: how many failed in all (the counts' own sum)."""
+    errors, and how many failed in all; `failed` holds each label's count, in label order."""
     shown: list[FailedQuestion] = []
-    for label in labels:
-        if len(shown) == FAILURES_SHOWN:
+    for label, count in failed.items():
+        room = FAILURES_SHOWN - len(shown)
+        if room <= 0:
             break
-        answer, failed_item = _turns_of(run_id, label)
-        rows = session.execute(
-            select(Story.key, Question.turn, func.coalesce(Answer.error, Item.last_error))
-            .join(Question, Question.story_id == Story.id)
-            .outerjoin(Answer, answer)
-            .outerjoin(Item, failed_item)
-            .where(Story.run_id == run_id, _FAILED)
-            .order_by(Story.position, Question.turn)
-            .limit(FAILURES_SHOWN - len(shown))
+        if count:
+            shown += [FailedQuestion(label, key, turn, error) for key, turn, error in
+                      _first_failed(session, run_id, label, room)]  # fmt: skip
+    return tuple(shown), sum(failed.values())
+
+
+def _first_failed(
+    session: Session, run_id: int, label: str, limit: int
+) -> list[tuple[str, int, str]]:
+    """Two small lookups, merged: failed turns with their stored error, and the unanswered turns
+    of items that failed (a join of all questions to all answers is what a planner without
+    fresh statistics turns into a nested loop over both)."""
+    answered = (
+        select(Story.position, Story.key, Answer.turn, Answer.error)
+        .join(Story, Story.id == Answer.story_id)
+        .where(
+            Answer.run_id == run_id, Answer.model_label == label,
+            Answer.text.is_(None), Answer.error.is_not(None),
         )
-        shown += [FailedQuestion(label, key, turn, error) for key, turn, error in rows]
-    return tuple(shown), total
+        .order_by(Story.position, Answer.turn)
+        .limit(limit)
+    )  # fmt: skip
+    stored = (
+        select(Answer.id)
+        .where(Answer.run_id == run_id, Answer.model_label == label)
+        .where(Answer.story_id == Story.id, Answer.turn == Question.turn)
+    )
+    unanswered = (
+        select(Story.position, Story.key, Question.turn, Item.last_error)
+        .join(Story, Story.id == Item.story_id)
+        .join(Question, Question.story_id == Story.id)
+        .where(
+            Item.run_id == run_id, Item.model_label == label,
+            Item.state == ItemState.FAILED.value, Item.last_error.is_not(None),
+            ~stored.exists(),
+        )
+        .order_by(Story.position, Question.turn)
+        .limit(limit)
+    )  # fmt: skip
+    rows = sorted([*session.execute(answered), *session.execute(unanswered)])[:limit]
+    return [(key, turn, error) for _, key, turn, error in rows]

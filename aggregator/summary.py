@@ -98,8 +98,8 @@ def counted_summary(
     labels = list(config.models)
     cut = truncations(session, run.id, labels, config.max_tokens)
     split = analysis.answerability if analysis else {}
-    overall = [s for s in scores if s.domain == OVERALL]
-    failures, total = counted_failures(session, run.id, labels, sum(s.failed for s in overall))
+    failed = {s.label: s.failed for s in scores if s.domain == OVERALL}
+    failures, total = counted_failures(session, run.id, {label: failed[label] for label in labels})
     return _summary(
         session, run, config, scores, cut, split, (failures, total),
         analysis.comparisons if analysis else (),
