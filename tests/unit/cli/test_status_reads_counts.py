@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, finished_run, three_story_run, tiny_dataset
 from unit.cli.sql_statements import reads_answer_rows, recorded_statements
 
@@ -24,14 +25,16 @@ def _status(url: str, run_id: int, monkeypatch: pytest.MonkeyPatch, *args: str) 
     return result.output
 
 
-def _run_of(url_sessions: tuple[str, object], stories: int) -> int:
+def _run_of(sessions: sessionmaker[Session], stories: int) -> int:
     """A finished run of `stories` stories of two questions, every question answered."""
-    _, sessions = url_sessions
-    data = {f"s{i}": ("cnn", "The mayor opened the bridge on Monday.",
-                      [("Who?", "the mayor"), ("When?", "Monday")]) for i in range(stories)}  # fmt: skip
-    answers = {(label, key, turn): "the mayor" for label in DEMO_MODELS for key in data
-               for turn in (1, 2)}  # fmt: skip
-    return finished_run(sessions, tiny_dataset(data), DEMO_MODELS, answers)  # type: ignore[arg-type]
+    turns = [("Who?", "the mayor"), ("When?", "Monday")]
+    data = {
+        f"s{i}": ("cnn", "The mayor opened the bridge on Monday.", turns) for i in range(stories)
+    }
+    answers: dict[tuple[str, str, int], str | None] = {
+        (label, key, turn): "the mayor" for label in DEMO_MODELS for key in data for turn in (1, 2)
+    }
+    return finished_run(sessions, tiny_dataset(data), DEMO_MODELS, answers)
 
 
 def test_status_of_a_done_run_reads_no_answer_row_and_shows_the_stored_scores(
@@ -79,7 +82,7 @@ def test_the_statements_of_status_do_not_grow_with_the_run(
 ) -> None:
     # Given a run of 3 stories and one of 30, both finished
     url, sessions = database(tmp_path)
-    small, large = _run_of((url, sessions), 3), _run_of((url, sessions), 30)
+    small, large = _run_of(sessions, 3), _run_of(sessions, 30)
     counts = []
     for run_id in (small, large):
         # When the status of each is asked
