@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from evalfleet.aggregator.analysis import Analysis, compute_analysis, load_story_texts
+from evalfleet.aggregator.analysis import compute_analysis, load_story_texts
 from evalfleet.aggregator.diagnostics import Diagnostics, compute_diagnostics, diagnostics_to_json
 from evalfleet.aggregator.paired import PairedComparison
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
@@ -54,8 +54,8 @@ def run_report(session: Session, run_id: int) -> ReportData:
             title, counted_summary(session, run, scores, analysis), analysis.diagnostics
         )
     turns = load_scored_turns(session, run_id)
-    analysis: Analysis = compute_analysis(turns, load_story_texts(session, run_id))
-    return ReportData(title, summarize_run(session, run, turns, analysis), analysis.diagnostics)
+    computed = compute_analysis(turns, load_story_texts(session, run_id))
+    return ReportData(title, summarize_run(session, run, turns, computed), computed.diagnostics)
 
 
 def report_json(report: ReportData) -> dict[str, Any]:

@@ -9,7 +9,6 @@ the ones compute_scores, truncation_by_label and failed_questions take from load
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sqlalchemy import Select, and_, case, distinct, func, select
 from sqlalchemy.orm import Session
@@ -32,7 +31,7 @@ def item_states(session: Session, run_id: int) -> dict[str, int]:
     return dict(sorted((state, int(n)) for state, n in rows))
 
 
-def _per_source(session: Session, statement: Select[Any]) -> dict[tuple[str, str], int]:
+def _per_source(session: Session, statement: Select[str, str, int]) -> dict[tuple[str, str], int]:
     """(label, source) -> count, from a statement selecting label, source and a count."""
     return {(label, source): int(n) for label, source, n in session.execute(statement)}
 
@@ -82,13 +81,18 @@ def counted_scores(session: Session, run_id: int, labels: Sequence[str]) -> list
     scores: list[DomainScore] = []
     for label in labels:
         rows = [
-            (source, n, answered.get((label, source), 0),
-             failed.get((label, source), 0) + lost.get((label, source), 0), scored.get(source, 0))
+            DomainScore(
+                label, source, int(n), answered.get((label, source), 0),
+                failed.get((label, source), 0) + lost.get((label, source), 0),
+                scored.get(source, 0), None, None,
+            )
             for source, n in sorted(questions.items())
         ]  # fmt: skip
-        total = [sum(row[i] for row in rows) for i in range(1, 5)]
-        for domain, n, ok, bad, common in [*rows, (OVERALL, *total)]:
-            scores.append(DomainScore(label, domain, n, ok, bad, common, None, None))
+        overall = DomainScore(
+            label, OVERALL, sum(s.questions for s in rows), sum(s.answered for s in rows),
+            sum(s.failed for s in rows), sum(s.scored for s in rows), None, None,
+        )  # fmt: skip
+        scores += [*rows, overall]
     return scores
 
 

@@ -11,7 +11,8 @@ unpacked with `git archive`), on the same database, alternating, each figure the
 --repeats (the machine is shared: docs/architecture.md, "Benchmarks"):
 
 - aggregation: `aggregate_run` of each version (this one also stores the analysis);
-- `status` of the done run (`status_done_s`; `status_s` is this version's), and of the same run set back to running (counts only now);
+- `status` of the done run (`status_done_s`; `status_s` is this version's), and of the same
+  run set back to running (`status_running_s`: counts only now);
 - `report` in each format, and the four formats in one command (this version; before: the
   sum of four commands), `export`;
 - `cli_start_s`: `evalfleet --help`, the imports every command pays.
