@@ -99,7 +99,9 @@ def counted_summary(
     cut = truncations(session, run.id, labels, config.max_tokens)
     split = analysis.answerability if analysis else {}
     failed = {s.label: s.failed for s in scores if s.domain == OVERALL}
-    failures, total = counted_failures(session, run.id, {label: failed[label] for label in labels})
+    failures, total = counted_failures(
+        session, run.id, {label: failed.get(label, 0) for label in labels}
+    )
     return _summary(
         session, run, config, scores, cut, split, (failures, total),
         analysis.comparisons if analysis else (),
