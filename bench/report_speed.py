@@ -7,8 +7,8 @@ finished run of two models straight in SQL, in a throwaway PostgreSQL database: 
 create_run, then one synthetic answer per (model, question) (the first reference or a span of
 the story, deterministic), items done. Both versions' code run as `python -m evalfleet` from
 their own import path (a tree of links laid out as the package installs, the --before commit
-unpacked with `git archive`), on the same database, alternating, each figure the median of
---repeats (the machine is shared: docs/architecture.md, "Benchmarks"):
+unpacked with `git archive`), on the same database, alternating run by run, each figure the
+median of --repeats (the machine is shared: docs/architecture.md, "Benchmarks"):
 
 - aggregation: `aggregate_run` of each version (this one also stores the analysis);
 - `status` of the done run (`status_done_s`; `status_s` is this version's), and of the same
@@ -34,7 +34,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,45 +196,58 @@ def json_without_clock(text: bytes) -> bytes:
     return json.dumps(document, sort_keys=True).encode()
 
 
-def median_of(repeats: int, measure: Callable[[], float]) -> float:
-    return round(statistics.median(measure() for _ in range(repeats)), 3)
-
-
 def pair(before: float, after: float) -> dict[str, float]:
     return {"before": before, "after": after, "speedup": round(before / after, 2)}
 
 
 def measure(clis: dict[str, Cli], run_id: int, out: Path, repeats: int) -> dict[str, Any]:
-    """Median wall time of every command, per version, the versions alternating."""
+    """Median wall time of every command, per version; the versions alternate run by run, so
+    the machine's load (shared, noisy) falls on both alike."""
     times: dict[str, dict[str, float]] = {}
 
-    def timed(name: str, version: str, *args: str) -> None:
-        times.setdefault(name, {})[version] = median_of(
-            repeats, lambda: clis[version].run(*args)[0]
-        )
+    def timed(name: str, versions: tuple[str, ...], *args: str) -> None:
+        samples: dict[str, list[float]] = {v: [] for v in versions}
+        for _ in range(repeats):
+            for version in versions:
+                samples[version].append(clis[version].run(*args)[0])
+        times[name] = {v: round(statistics.median(samples[v]), 3) for v in versions}
 
-    for version in ("before", "after"):
-        timed("cli_start", version, "--help")
-    for version in ("before", "after"):
-        timed("status_done", version, "status", str(run_id))
-        timed("status_json", version, "status", str(run_id), "--json")
-        for fmt in FORMATS:
-            timed(f"report_{fmt}", version, *report_args(run_id, fmt, out / f"{version}.{fmt}"))
-        timed("export", version, "export", str(run_id), "--out", str(out / f"{version}.jsonl"))
+    both = ("before", "after")
+    timed("cli_start", both, "--help")
+    timed("status_done", both, "status", str(run_id))
+    timed("status_json", both, "status", str(run_id), "--json")
+    for fmt in FORMATS:
+        timed(f"report_{fmt}", both, *report_args(run_id, fmt, out / f"r.{fmt}"))
+    timed("export", both, "export", str(run_id), "--out", str(out / "answers.jsonl"))
     every = [a for fmt in FORMATS for a in report_args(run_id, fmt, out / f"all.{fmt}")[2:]]
-    timed("report_all_formats", "after", "report", str(run_id), *every)
+    timed("report_all_formats", ("after",), "report", str(run_id), *every)
     times["report_all_formats"]["before"] = round(
         sum(times[f"report_{f}"]["before"] for f in FORMATS), 3
     )
     return times
 
 
+def measure_aggregation(
+    clis: dict[str, Cli], url: str, run_id: int, repeats: int
+) -> dict[str, float]:
+    """Median time of `aggregate_run` per version, alternating; this version's last."""
+    samples: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(repeats):
+        for version in samples:
+            set_state(url, RunState.AGGREGATING)
+            samples[version].append(clis[version].aggregate(run_id))
+    return {v: round(statistics.median(t), 3) for v, t in samples.items()}
+
+
 def measure_running(clis: dict[str, Cli], url: str, run_id: int, repeats: int) -> dict[str, float]:
     """`status` of the run while it is (set back to) running: no stored analysis to read."""
     set_state(url, RunState.RUNNING)
     try:
-        return {v: median_of(repeats, lambda v=v: clis[v].run("status", str(run_id))[0])
-                for v in ("before", "after")}  # fmt: skip
+        samples: dict[str, list[float]] = {"before": [], "after": []}
+        for _ in range(repeats):
+            for version in samples:
+                samples[version].append(clis[version].run("status", str(run_id))[0])
+        return {v: round(statistics.median(t), 3) for v, t in samples.items()}
     finally:
         set_state(url, RunState.DONE)
 
@@ -259,9 +271,7 @@ def main() -> None:
         say(f"building the run in {database.name}")
         run_id, answers = build_run(database.url, options.stories)
         clis = {v: Cli(v, roots[v], database.url, folder) for v in roots}
-        aggregation = {"before": clis["before"].aggregate(run_id)}
-        set_state(database.url, RunState.AGGREGATING)
-        aggregation["after"] = clis["after"].aggregate(run_id)
+        aggregation = measure_aggregation(clis, database.url, run_id, options.repeats)
         say(f"{answers} answers; aggregation {aggregation}")
         outputs = {v: outputs_of(clis[v], run_id, folder / f"out-{v}") for v in clis}
         same = {
@@ -281,7 +291,7 @@ def main() -> None:
         "answers": answers,
         "before": options.before,
         "repeats": options.repeats,
-        "aggregation_s": pair(round(aggregation["before"], 3), round(aggregation["after"], 3)),
+        "aggregation_s": pair(aggregation["before"], aggregation["after"]),
         **{f"{name}_s": value for name, value in figures.items()},
         "report_s_per_10k_answers": per_10k,
         "status_s": times["status_done"]["after"],  # the issue's figure: a done run's status
