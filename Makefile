@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Top-level folders installed as subpackages of `evalfleet` (pyproject.toml's package-dir).
 SUBPACKAGES := schema producer workers aggregator simulator
 
-.PHONY: install demo test unit integration lint format clean
+.PHONY: install demo test unit integration cluster-test lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+# The cluster on real containers (bench/cluster.py; as root: it may install docker.io,
+# docker-compose and debootstrap, start dockerd and build local images). Its last line is JSON.
+cluster-test: $(STAMP)
+	cd bench && ../$(BIN)/python cluster.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -36,9 +36,13 @@ def evalfleet_command(*args: str) -> list[str]:
     return [sys.executable, "-P", "-m", "evalfleet.cli.main", *args]
 
 
-def worker_command(concurrency: int, hostname: str, pool: str | None = None) -> list[str]:
+def worker_command(
+    concurrency: int, hostname: str, pool: str | None = None, metrics_port: int | None = None
+) -> list[str]:
     args = ["worker", "--concurrency", str(concurrency), "--hostname", hostname]
-    return evalfleet_command(*args, *(("--pool", pool) if pool else ()))
+    args += ["--pool", pool] if pool else []
+    args += ["--metrics-port", str(metrics_port)] if metrics_port is not None else []
+    return evalfleet_command(*args)
 
 
 def child_env(settings: Mapping[str, str], *, clean: bool = False) -> dict[str, str]:
@@ -50,14 +54,21 @@ def child_env(settings: Mapping[str, str], *, clean: bool = False) -> dict[str, 
 
 class Worker:
     """One `evalfleet worker` process named `name` (its Celery hostname `name@%h`), its
-    output appended to `log_dir/name.log`."""
+    output appended to `log_dir/name.log`, its Prometheus metrics on `metrics_port` if any."""
 
     def __init__(
-        self, name: str, concurrency: int, env: Mapping[str, str], log_dir: Path, pool: str | None
+        self,
+        name: str,
+        concurrency: int,
+        env: Mapping[str, str],
+        log_dir: Path,
+        pool: str | None,
+        metrics_port: int | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
-        command = worker_command(concurrency, f"{name}@%h", pool)
+        self.metrics_port = metrics_port
+        command = worker_command(concurrency, f"{name}@%h", pool, metrics_port)
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             # A log kept from an earlier run may already say "ready": only what follows counts.
             self._log_start = log.tell()
@@ -100,7 +111,8 @@ class Worker:
 
 class WorkerFleet(StartStop):
     """`count` workers sharing `env` (their whole environment: see `child_env`), named
-    `name0`, `name1`, ... in the order started."""
+    `name0`, `name1`, ... in the order started; with `metrics`, each serves its metrics on a
+    free port of its own (`Worker.metrics_port`)."""
 
     def __init__(
         self,
@@ -111,8 +123,10 @@ class WorkerFleet(StartStop):
         *,
         name: str = "local",
         pool: str | None = None,
+        metrics: bool = False,
     ) -> None:
         self.count, self.concurrency = count, concurrency
+        self.metrics = metrics
         self.env = dict(env)
         self.log_dir = log_dir
         self.name, self.pool = name, pool
@@ -128,7 +142,8 @@ class WorkerFleet(StartStop):
         started = []
         for _ in range(count):
             name = f"{self.name}{self._started}"
-            started.append(Worker(name, self.concurrency, self.env, self.log_dir, self.pool))
+            port = free_port() if self.metrics else None
+            started.append(Worker(name, self.concurrency, self.env, self.log_dir, self.pool, port))
             self._started += 1
         self.workers.extend(started)
         return started

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from celery import Celery
 from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.embedded import EmbeddedRedis
 from evalfleet.fleet import WorkerFleet, child_env
@@ -18,7 +19,7 @@ from evalfleet.producer.create_run import create_run
 from evalfleet.producer.dataset import Dataset
 from evalfleet.producer.enqueue import enqueue_pending
 from evalfleet.schema.errors import ConfigurationError, EvalfleetError
-from evalfleet.schema.payloads import RunConfig
+from evalfleet.schema.payloads import RunConfig, RunMode
 from evalfleet.schema.settings import Settings
 from evalfleet.services import open_broker, open_database
 from evalfleet.waiting import wait_for_run
@@ -77,6 +78,19 @@ def check_local(settings: Settings, local: LocalCluster) -> None:
         )
 
 
+def submit_batches(
+    celery: Celery, sessions: sessionmaker[Session], settings: Settings, config: RunConfig,
+    run_id: int,
+) -> int:  # fmt: skip
+    """Batch mode: the producer uploads and creates the batches (docs/architecture.md, D10)."""
+    # The `together` SDK only here: a synchronous producer never loads it.
+    from evalfleet.producer.batch_submit import submit_run
+    from evalfleet.workers.api import make_client
+
+    client = make_client(settings, config.base_url, connections=2)
+    return submit_run(celery, sessions, settings, client, run_id)
+
+
 def execute_run(
     settings: Settings,
     dataset: Dataset,
@@ -91,10 +105,16 @@ def execute_run(
     sessions = open_database(settings, migrate=True)
     with broker_for(settings, local, console) as (celery, workers):
         run_id = create_run(sessions, dataset, config)
-        enqueue_pending(celery, sessions, run_id)
+        if config.mode is RunMode.BATCH:
+            queued = (
+                f"{submit_batches(celery, sessions, settings, config, run_id)} batches submitted"
+            )
+        else:
+            enqueue_pending(celery, sessions, run_id)
+            queued = f"{len(dataset.stories) * len(config.models)} tasks queued"
         console.print(
             f"run {run_id}: {len(dataset.stories)} stories, {dataset.question_count} questions, "
-            f"{len(config.models)} models, {len(dataset.stories) * len(config.models)} tasks queued"
+            f"{len(config.models)} models, {queued}"
         )
         if not wait and workers is None:
             return RunOutcome(run_id, None)

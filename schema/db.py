@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,10 +75,12 @@ def upsert(
     rows: Sequence[dict[str, Any]],
     conflict_columns: Sequence[str],
     update_columns: Sequence[str] = (),
-) -> None:
-    """Insert rows; on a unique-key conflict update `update_columns`, or do nothing."""
+    returning: Sequence[str] = (),
+) -> list[Row[Any]]:
+    """Insert rows; on a unique-key conflict update `update_columns`, or do nothing. With
+    `returning`, those columns of the rows written (without `update_columns`: the new ones)."""
     if not rows:
-        return
+        return []
     bind = session.get_bind() if isinstance(session, Session) else session
     dialect = bind.dialect.name
     insert = DIALECT_INSERTS.get(dialect)
@@ -94,7 +96,11 @@ def upsert(
         if update_columns
         else base.on_conflict_do_nothing(index_elements=list(conflict_columns))
     )
-    session.execute(statement, list(rows))
+    if not returning:
+        session.execute(statement, list(rows))
+        return []
+    columns = [table.c[name] for name in returning]
+    return list(session.execute(statement.returning(*columns), list(rows)))
 
 
 def create_all_for_tests(engine: Engine) -> None:

@@ -43,11 +43,12 @@ class RunState(StrEnum):
 class ItemState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    BATCHED = "batched"  # its questions wait in a provider batch (docs/architecture.md, D10)
     DONE = "done"
     FAILED = "failed"
 
 
-OPEN_ITEM_STATES = (ItemState.PENDING.value, ItemState.RUNNING.value)
+OPEN_ITEM_STATES = (ItemState.PENDING.value, ItemState.RUNNING.value, ItemState.BATCHED.value)
 # One answer per (run, model, story, turn): the unique key every answer write upserts on.
 ANSWER_KEY = ("run_id", "model_label", "story_id", "turn")
 
@@ -154,6 +155,43 @@ class CachedResponse(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BatchState(StrEnum):
+    SUBMITTING = "submitting"  # the row is recorded; the file or the batch may not exist yet
+    SUBMITTED = "submitted"  # the provider has the batch (provider_id)
+    DONE = "done"  # its output and error files were stored, once
+    FAILED = "failed"  # the provider refused or lost it; its requests went to a new batch
+
+
+OPEN_BATCH_STATES = (BatchState.SUBMITTING.value, BatchState.SUBMITTED.value)
+
+
+class Batch(Base):
+    """One provider batch of one model's requests (docs/architecture.md, D10): recorded before
+    its upload, so a killed submitter or poller resumes it instead of submitting it twice."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("run_id", "model_label", "key", name="uq_batch_run_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    model_label: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(64))  # "p0", "p1"; a retry of p0: "p0r0", ...
+    round: Mapped[int] = mapped_column(Integer, default=1)  # 1, then 2 for its retry...
+    state: Mapped[str] = mapped_column(String(16), default=BatchState.SUBMITTING.value)
+    custom_ids: Mapped[list[str]] = mapped_column(JSON)
+    input_file_id: Mapped[str | None] = mapped_column(Text, default=None)
+    provider_id: Mapped[str | None] = mapped_column(Text, default=None)
+    provider_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0-100, as the provider says
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)  # lines that came back errors
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    poller: Mapped[str | None] = mapped_column(String(32), default=None)
+    poll_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class Result(Base):

@@ -9,6 +9,14 @@ from pydantic import BaseModel, Field
 # Producer and workers share only these names: the producer sends by name, never imports workers.
 ANSWER_ITEM_TASK = "evalfleet.answer_item"  # args: [item_id]
 AGGREGATE_RUN_TASK = "evalfleet.aggregate_run"  # args: [run_id]
+POLL_BATCH_TASK = "evalfleet.poll_batch"  # args: [batch_id, poller token]
+
+
+class RunMode(StrEnum):
+    """How the questions reach the API."""
+
+    SYNC = "sync"  # one chat-completion request per question, as it is asked
+    BATCH = "batch"  # provider batch files, at the batch price (docs/architecture.md, D10)
 
 
 class HistoryMode(StrEnum):
@@ -25,6 +33,7 @@ class RunConfig(BaseModel):
 
     models: dict[str, str] = Field(description="model name by label; the first is the reference")
     history: HistoryMode = HistoryMode.GOLD
+    mode: RunMode = RunMode.SYNC
     temperature: float = 0.0
     max_tokens: int = 128
     seed: int | None = None
@@ -33,7 +42,8 @@ class RunConfig(BaseModel):
     rpm: float | None = None  # requests per minute per model, cluster-wide; None: adaptive
     tpm: float | None = None  # tokens per minute per model, cluster-wide
     budget_usd: float | None = None  # stop starting items once the run has spent this
-    # $ per million (input, output) tokens by label, fixed when the run is made
+    # $ per million (input, output) tokens by label, fixed when the run is made: in batch
+    # mode the batch prices, which every answer of the run is bought at
     prices: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
 
     def generation_params(self) -> dict[str, float | int | None]:

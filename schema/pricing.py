@@ -1,5 +1,7 @@
 """Dollars per million input and output tokens, by model: a built-in table for common
-Together models, overridden by a JSON file (EVALFLEET_PRICES) or `--price MODEL=IN,OUT`."""
+Together models, overridden by a JSON file (EVALFLEET_PRICES) or `--price MODEL=IN,OUT`.
+Batch prices (batch mode) are BATCH_DISCOUNT of those unless the file (`[in, out, batch_in,
+batch_out]`) or `--batch-price MODEL=IN,OUT` sets a model's own."""
 
 from __future__ import annotations
 
@@ -23,7 +25,11 @@ BUILT_IN: dict[str, tuple[float, float]] = {
 }
 
 
-def parse_price(text: str) -> tuple[str, tuple[float, float]]:
+# Together advertises batch jobs at up to 50% off its serverless prices; check your account's.
+BATCH_DISCOUNT = 0.5
+
+
+def parse_price(text: str, flag: str = "--price") -> tuple[str, tuple[float, float]]:
     """`MODEL=IN,OUT` (dollars per million tokens)."""
     model, sep, prices = text.rpartition("=")
     parts = prices.split(",")
@@ -33,10 +39,10 @@ def parse_price(text: str) -> tuple[str, tuple[float, float]]:
         price_in, price_out = float(parts[0]), float(parts[1])
     except ValueError:
         raise ConfigurationError(
-            f"--price {text!r}: expected MODEL=IN,OUT in $ per 1M tokens"
+            f"{flag} {text!r}: expected MODEL=IN,OUT in $ per 1M tokens"
         ) from None
     if price_in < 0 or price_out < 0:
-        raise ConfigurationError(f"--price {text!r}: prices cannot be negative")
+        raise ConfigurationError(f"{flag} {text!r}: prices cannot be negative")
     return model, (price_in, price_out)
 
 
@@ -44,16 +50,38 @@ def price_table(
     file: str | None, overrides: Mapping[str, tuple[float, float]]
 ) -> dict[str, tuple[float, float]]:
     table = dict(BUILT_IN)
-    if file:
-        try:
-            loaded = json.loads(Path(file).read_text(encoding="utf-8"))
-            table.update({str(m): (float(p[0]), float(p[1])) for m, p in loaded.items()})
-        except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
-            raise ConfigurationError(
-                f'price table {file}: expected a JSON object {{"model": [in, out]}}: {exc}'
-            ) from exc
+    table.update({model: (p[0], p[1]) for model, p in _price_file(file).items()})
     table.update(overrides)
     return table
+
+
+def batch_price_table(
+    file: str | None,
+    sync_table: Mapping[str, tuple[float, float]],
+    overrides: Mapping[str, tuple[float, float]],
+) -> dict[str, tuple[float, float]]:
+    """Each model's batch price: its own (file entries of four numbers, then `overrides`),
+    else BATCH_DISCOUNT of its synchronous price."""
+    table = {m: (p[0] * BATCH_DISCOUNT, p[1] * BATCH_DISCOUNT) for m, p in sync_table.items()}
+    table.update({m: (p[2], p[3]) for m, p in _price_file(file).items() if len(p) == 4})
+    table.update(overrides)
+    return table
+
+
+def _price_file(file: str | None) -> dict[str, tuple[float, ...]]:
+    if not file:
+        return {}
+    try:
+        loaded = json.loads(Path(file).read_text(encoding="utf-8"))
+        prices = {str(m): tuple(float(x) for x in p) for m, p in loaded.items()}
+        if any(len(p) not in (2, 4) or min(p) < 0 for p in prices.values()):
+            raise ValueError("each model needs 2 or 4 prices, none negative")
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigurationError(
+            f'price table {file}: expected a JSON object {{"model": [in, out]}} or '
+            f"[in, out, batch_in, batch_out]: {exc}"
+        ) from exc
+    return prices
 
 
 def cost_usd(

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     prices_file: str | None = Field(default=None, alias="EVALFLEET_PRICES")
     lease_s: float = Field(default=180.0, alias="EVALFLEET_LEASE_S")
     worker_concurrency: int = Field(default=8, alias="EVALFLEET_WORKER_CONCURRENCY")
+    # Batch mode (docs/architecture.md, D10): how often a batch is polled (Together asks for
+    # 30-60 s), and the provider's limits per batch file (Together: 50,000 requests, 100 MB).
+    batch_poll_s: float = Field(default=30.0, alias="EVALFLEET_BATCH_POLL_S")
+    batch_max_requests: int = Field(default=50_000, alias="EVALFLEET_BATCH_MAX_REQUESTS", ge=1)
+    batch_max_bytes: int = Field(default=100_000_000, alias="EVALFLEET_BATCH_MAX_BYTES", ge=1)
+    # A worker's Prometheus /metrics port (`evalfleet worker --metrics-port`); None: off, so
+    # several workers on one host do not collide.
+    metrics_port: int | None = Field(default=None, alias="EVALFLEET_METRICS_PORT")
 
     @property
     def effective_database_url(self) -> str:

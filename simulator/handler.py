@@ -84,8 +84,11 @@ class SimHandler:
     fault, or `stop()` during a simulated wait): the transport closes the connection.
     """
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, batch: Any = None) -> None:
+        from evalfleet.simulator.batches import BatchService  # it builds on this module
+
         self.config = config
+        self.batches = BatchService(self, batch)  # /v1/files, /v1/batches (a BatchSimConfig)
         self.faults = FaultInjector(config)
         self.limiter = RateLimiter(config.rpm_limits(), burst=config.rate_burst)
         self.stats = SimStats()
@@ -104,6 +107,8 @@ class SimHandler:
     def handle(self, request: SimRequest) -> SimResponse | None:
         """The response to `request`, after its simulated latency; None: hang up."""
         path = request.path.split("?", 1)[0].rstrip("/")
+        if path.startswith(self.batches.paths):
+            return self.batches.handle(request, path)
         if request.method == "GET":
             return self._get(path, request.headers)
         if request.method == "POST":

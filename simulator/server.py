@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from evalfleet.simulator import protocol
+from evalfleet.simulator.batches import BatchSimConfig
 from evalfleet.simulator.chat_request import BadRequest
 from evalfleet.simulator.config import SimConfig
 from evalfleet.simulator.handler import SimHandler, SimRequest, SimResponse, json_response
@@ -90,6 +91,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(b"")
 
+    def do_PUT(self) -> None:  # the upload URL POST /v1/files redirects to
+        self.do_POST()
+
     def do_POST(self) -> None:
         try:
             body = read_body(self.headers, self.rfile)
@@ -126,9 +130,9 @@ class SimServer(StartStop):
     `start()` serves from a daemon thread, `serve_forever()` from the caller's.
     """
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, batch: BatchSimConfig | None = None) -> None:
         self._config = config
-        self._handler = SimHandler(config)
+        self._handler = SimHandler(config, batch)
         self._httpd = _HTTPServer((config.host, config.port), self._handler)
         self._thread: threading.Thread | None = None
         self._serving = False

@@ -13,7 +13,7 @@ from evalfleet.schema import lifecycle
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.models import Item, ItemState
 from evalfleet.schema.payloads import HistoryMode
-from evalfleet.workers import cache
+from evalfleet.workers import cache, metrics
 from evalfleet.workers.delivery import Work
 from evalfleet.workers.errors import Decision, describe, redact
 from evalfleet.workers.lease import LeaseKeeper
@@ -42,7 +42,10 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> None:
     # The calls are counted whatever came of them: with the item's close when it is done,
     # on their own otherwise.
     try:
-        with LeaseKeeper(resources.sessions, work.item_id, work.lease_s):
+        with (
+            metrics.ITEMS_IN_FLIGHT.track_inprogress(),
+            LeaseKeeper(resources.sessions, work.item_id, work.lease_s),
+        ):
             if work.config.history is HistoryMode.MODEL:
                 outcomes = answer_in_order(work, resources, attempt, todo, counts)
             else:

@@ -73,21 +73,29 @@ def complete(
     )
     latency_ms = (time.perf_counter() - started) * 1000
     data = raw.http_response.json()  # not JSON: a ValueError, retried as a transient failure
+    return completion_from_body(data, model, latency_ms, limit_rpm(raw.headers))
+
+
+def completion_from_body(
+    data: object, model: str, latency_ms: float, stated_rpm: float | None = None
+) -> Completion:
+    """A chat-completion response body's four fields used here (a synchronous response, or
+    one line of a batch's output file); an empty answer is an EmptyAnswerError."""
     choices = data.get("choices") if isinstance(data, dict) else None
     choice = choices[0] if isinstance(choices, list) and choices else {}
     message = choice.get("message") if isinstance(choice, dict) else None
     text = message.get("content") if isinstance(message, dict) else None
     if not isinstance(text, str) or not text.strip():
         raise EmptyAnswerError(f"model {model} returned an empty answer")
-    usage = data.get("usage")
-    reason = choice.get("finish_reason")
+    usage = data.get("usage") if isinstance(data, dict) else None
+    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
     return Completion(
         text=text.strip(),
         finish_reason=reason if isinstance(reason, str) else None,
         prompt_tokens=_count(usage, "prompt_tokens"),
         completion_tokens=_count(usage, "completion_tokens"),
         latency_ms=latency_ms,
-        limit_rpm=limit_rpm(raw.headers),
+        limit_rpm=stated_rpm,
     )
 
 

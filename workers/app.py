@@ -39,7 +39,7 @@ class LabelledTask(Task):  # type: ignore[misc]
 app = make_celery(
     get_settings(), get_settings().broker_url or DEFAULT_BROKER_URL, task_cls=LabelledTask
 )
-app.conf.include = ["evalfleet.workers.tasks"]
+app.conf.include = ["evalfleet.workers.tasks", "evalfleet.workers.batch.task"]
 
 
 @worker_ready.connect

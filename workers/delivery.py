@@ -87,8 +87,8 @@ def start_delivery(
             logger.warning("item %s: not in the database, message dropped", item_id)
             return Delivery(None)
         run_id = found.run_id
-        if found.state not in OPEN_ITEM_STATES:
-            return Delivery(run_id)
+        if found.state not in OPEN_ITEM_STATES or found.state == ItemState.BATCHED.value:
+            return Delivery(run_id)  # closed, or its questions are in a batch (D10)
         if found.run_state != RunState.RUNNING.value:
             close_item(
                 session, item_id, ItemState.FAILED, f"run {run_id} stopped: {found.run_error}"

@@ -33,11 +33,23 @@ def classify(exc: BaseException) -> Decision:
     if isinstance(exc, together.BadRequestError | together.UnprocessableEntityError):
         return Decision.FAIL_TURN
     if isinstance(exc, together.APIStatusError):
-        transient = exc.status_code >= 500 or exc.status_code in (408, 409)
-        return Decision.TRANSIENT if transient else Decision.FAIL_TURN
+        return classify_status(exc.status_code)
     # Connection errors, timeouts, a body that is not valid JSON, an empty answer, and
     # anything unforeseen: retried, and reported with its error if it never clears.
     return Decision.TRANSIENT
+
+
+def classify_status(status: int | None) -> Decision:
+    """An HTTP status as the exceptions above are classified: also a batch's error line."""
+    if status is None:
+        return Decision.TRANSIENT
+    known = {
+        429: Decision.RATE_LIMITED, 401: Decision.STOP_RUN, 403: Decision.STOP_RUN,
+        404: Decision.FAIL_MODEL, 400: Decision.FAIL_TURN, 422: Decision.FAIL_TURN,
+    }  # fmt: skip
+    if status in known:
+        return known[status]
+    return Decision.TRANSIENT if status >= 500 or status in (408, 409) else Decision.FAIL_TURN
 
 
 def describe(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.db import session_scope, upsert
 from evalfleet.schema.models import ANSWER_KEY, Answer, CachedResponse
+from evalfleet.workers import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,9 @@ class GroupCommitWriter:
             (row for pending in batch for row in pending.responses), key=lambda row: row["key"]
         )
         with session_scope(self._sessions) as session:
-            upsert(session, Answer.__table__, answers, ANSWER_KEY)
+            new = upsert(session, Answer.__table__, answers, ANSWER_KEY, returning=["model_label"])
             upsert(session, CachedResponse.__table__, responses, ("key",))
         for pending in batch:
             pending.committed = True
+        # Only rows this commit created: a duplicate delivery's upsert changes nothing.
+        metrics.count_answers(str(row.model_label) for row in new)

@@ -20,6 +20,7 @@ from evalfleet.schema.lifecycle import claim_aggregation, mark_enqueued
 from evalfleet.schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
 from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
 from evalfleet.schema.task_labels import aggregate_run_label, answer_item_labels
+from evalfleet.workers.batch.recover import resend_lost_polls
 
 logger = logging.getLogger(__name__)
 INSPECT_TIMEOUT_S = 1.0
@@ -103,13 +104,16 @@ def reconcile_run(
     in_flight = queued | held
     # A running item whose lease is alive has a live holder (a heartbeat renews it while
     # the delivery works); only pending items no one holds, and items whose holder stopped
-    # renewing, are lost. Resending one that was not lost is harmless: the lease makes the
-    # second delivery wait instead of paying again.
+    # renewing, are lost (a batched item is its batch poller's, D10). Resending one that was
+    # not lost is harmless: the lease makes the second delivery wait instead of paying again.
     lost = [
         item.id
         for item in open_items
         if item.id not in in_flight
-        and (item.state == ItemState.PENDING.value or lease_expired(item.lease_until, now))
+        and (
+            item.state == ItemState.PENDING.value
+            or (item.state == ItemState.RUNNING.value and lease_expired(item.lease_until, now))
+        )
     ]
     if lost:
         with session_scope(sessions) as session:
@@ -118,6 +122,7 @@ def reconcile_run(
         for item_id in lost:
             celery.send_task(ANSWER_ITEM_TASK, args=[item_id], argsrepr=labels[item_id])
         logger.warning("run %s: re-sent %s lost items", run_id, len(lost))
+    resend_lost_polls(celery, sessions, run_id)  # batch mode: its batches' pollers (D10)
     aggregation_sent = not open_ids and recover_aggregation(celery, sessions, run_id)
     return Reconciled(run_id, len(open_ids), len(in_flight & set(open_ids)), len(lost),
                       aggregation_sent)  # fmt: skip

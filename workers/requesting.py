@@ -13,10 +13,11 @@ from typing import Protocol
 
 import together
 
+from evalfleet.workers import metrics
 from evalfleet.workers.api import Completion, complete, header_number, limit_rpm
 from evalfleet.workers.errors import Decision, classify
 from evalfleet.workers.ratelimit import RateLimitTimeout
-from evalfleet.workers.retry_policy import RetryPolicy
+from evalfleet.workers.retry_policy import LIMITER_UNREACHABLE, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +102,13 @@ def ask(
                 limiter.acquire(estimate_tokens(request))
             except RateLimitTimeout as exc:  # the cluster is throttled: retry the item later
                 raise RequestFailed(Decision.RATE_LIMITED, exc) from exc
+            except LIMITER_UNREACHABLE as exc:
+                # No slot without the limiter: the item is handed back and retried later
+                # (docs/architecture.md, "Retry policy"), not failed as an unexpected error.
+                raise RequestFailed(Decision.TRANSIENT, exc) from exc
             counts.check()
         try:
-            with in_flight or contextlib.nullcontext():
-                counts.add(calls=1)
-                completion = complete(
-                    client, request.model, request.messages,
-                    request.temperature, request.max_tokens, request.seed,
-                )  # fmt: skip
+            completion = send(request, client, counts, in_flight)
         except Exception as exc:  # noqa: BLE001 - classified right here
             decision = classify(exc)
             if not RetryPolicy.retried(decision):
@@ -121,8 +121,11 @@ def ask(
                 retry_after = header_number(headers, "retry-after")
                 if limiter is not None:
                     # The limiter slows the whole cluster and holds everyone past retry-after.
-                    limiter.on_rate_limited(
-                        retry_after, header_number(headers, "x-ratelimit-reset"), limit_rpm(headers)
+                    report(
+                        limiter.on_rate_limited,
+                        retry_after,
+                        header_number(headers, "x-ratelimit-reset"),
+                        limit_rpm(headers),
                     )
                 else:
                     sleep(
@@ -136,6 +139,37 @@ def ask(
                 )  # 503s and timeouts do not slow the limiter
             continue
         if limiter is not None:
-            limiter.on_success(completion.limit_rpm)
+            report(limiter.on_success, completion.limit_rpm)
         return completion
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def send(
+    request: Request,
+    client: together.Together,
+    counts: CallCounts,
+    in_flight: AbstractContextManager[object] | None,
+) -> Completion:
+    """One HTTP call, counted and timed in the worker's metrics (workers/metrics.py)."""
+    with in_flight or contextlib.nullcontext():
+        counts.add(calls=1)
+        started = time.perf_counter()
+        try:
+            completion = complete(
+                client, request.model, request.messages,
+                request.temperature, request.max_tokens, request.seed,
+            )  # fmt: skip
+        except Exception as exc:
+            metrics.count_request(request.model, time.perf_counter() - started, exc)
+            raise
+    metrics.count_request(request.model, completion.latency_ms / 1000, None)
+    return completion
+
+
+def report(feedback: Callable[..., None], *args: float | None) -> None:
+    """Tell the limiter how a request went; without its Redis, the limiter only misses one
+    outcome, and the answer (paid for) is kept (docs/architecture.md, "Retry policy")."""
+    try:
+        feedback(*args)
+    except LIMITER_UNREACHABLE as exc:
+        logger.warning("rate limiter unreachable, outcome not counted: %s", type(exc).__name__)

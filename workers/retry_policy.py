@@ -12,7 +12,11 @@ layer reads its count and delay from here.
    TRANSIENT after every attempt, ``task_max_retries`` times (5), then the item fails with
    the reason; ``task_delay``: 2.5-5 s after a 429, 1-2 s otherwise, doubling, at most
    120 s. A database error is retried the same way, without a cap (the database is the
-   source of truth: nothing can be stored until it is back).
+   source of truth: nothing can be stored until it is back). So is the rate limiter's Redis
+   gone away (LIMITER_UNREACHABLE: a Redis restart, a partition): the request fails at once
+   as TRANSIENT, without sending, and the item is handed back and retried within
+   ``task_max_retries``; a success or a 429 that cannot be reported to it is logged, and the
+   answer kept.
 4. One delivery (``delivery.start_delivery``): a worker process that died holding the item
    (a poison message, OOM, kill -9; Celery redelivers it, task_reject_on_worker_lost), up to
    ``max_attempts`` deliveries (8), then the item fails.
@@ -25,11 +29,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import redis
+
 from evalfleet.schema.settings import Settings
 from evalfleet.workers.errors import Decision
 
 # Decisions a request and a task may retry; the others are final at once.
 RETRIED = frozenset({Decision.RATE_LIMITED, Decision.TRANSIENT})
+# The limiter's Redis cannot be reached (BusyLoadingError, a restarted Redis reading its
+# append-only file, is a ConnectionError): nothing is sent, the item layer retries.
+LIMITER_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 REQUEST_BASE_S, REQUEST_CAP_S = 1.0, 30.0
 # A rate-limited item waits longer than a transient fault: the quota refills by the minute.
 TASK_BASE_S = {Decision.RATE_LIMITED: 5.0}

@@ -33,25 +33,39 @@ def store_outcomes(
                 "run %s model %s story %s turn %s: %s",
                 work.run_id, work.label, work.story_id, outcome.turn, error,
             )  # fmt: skip
-        answers.append(answer_row(work, outcome.turn, completion, attempt, error, outcome.cached))
+        answers.append(
+            answer_values(
+                work.run_id,
+                work.label,
+                work.story_id,
+                outcome.turn,
+                completion,
+                attempt,
+                error,
+                outcome.cached,
+            )  # fmt: skip
+        )
         if completion is not None and outcome.cache_key is not None:
             responses.append(cache.cache_row(outcome.cache_key, work.model, completion))
     if answers:
         resources.writer.write(answers, responses, urgent)
 
 
-def answer_row(
-    work: Work,
+def answer_values(
+    run_id: int,
+    label: str,
+    story_id: int,
     turn: int,
     completion: Completion | None,
     attempt: int,
     error: str | None,
     cached: bool,
 ) -> dict[str, object]:
+    """One answer row (D2: upserted on its key); the batch poller writes the same rows."""
     return {
-        "run_id": work.run_id,
-        "model_label": work.label,
-        "story_id": work.story_id,
+        "run_id": run_id,
+        "model_label": label,
+        "story_id": story_id,
         "turn": turn,
         "text": completion.text if completion else None,
         "finish_reason": completion.finish_reason if completion else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evalfleet.workers import cache
+from evalfleet.workers import cache, metrics
 from evalfleet.workers.api import Completion
 from evalfleet.workers.delivery import Work
 from evalfleet.workers.prompts import build_messages
@@ -63,4 +63,5 @@ def ask_turn(
         )
     except RequestFailed as failure:
         return TurnOutcome(turn, None, failure)
+    metrics.count_usage(work.model, completion, config.prices.get(work.label))
     return TurnOutcome(turn, completion, cache_key=cache_key)

@@ -7,6 +7,9 @@ import click
 from evalfleet.cli.options import load_settings, stdout
 from evalfleet.producer.enqueue import enqueue_pending
 from evalfleet.producer.retry import reset_failed
+from evalfleet.runner import submit_batches
+from evalfleet.schema.models import Run
+from evalfleet.schema.payloads import RunConfig, RunMode
 from evalfleet.services import open_broker, open_database, require_broker_url
 
 
@@ -19,5 +22,11 @@ def retry(run_id: int) -> None:
     sessions = open_database(settings)
     celery = open_broker(settings, broker_url)
     reset = reset_failed(sessions, run_id)
+    with sessions() as session:
+        config = RunConfig.model_validate(session.get_one(Run, run_id).config)
+    if config.mode is RunMode.BATCH:  # asked again in batches, at the batch price (D10)
+        batches = submit_batches(celery, sessions, settings, config, run_id)
+        stdout.print(f"run {run_id}: {reset} items with failures reset, {batches} batches sent")
+        return
     sent = enqueue_pending(celery, sessions, run_id)
     stdout.print(f"run {run_id}: {reset} items with failures reset, {sent} sent")

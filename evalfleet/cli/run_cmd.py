@@ -13,8 +13,8 @@ from evalfleet.cli.options import load_settings, print_json, stderr, stdout
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.runner import LocalCluster, check_local, execute_run
 from evalfleet.schema.errors import ConfigurationError
-from evalfleet.schema.payloads import HistoryMode, RunConfig
-from evalfleet.schema.pricing import parse_price, price_table
+from evalfleet.schema.payloads import HistoryMode, RunConfig, RunMode
+from evalfleet.schema.pricing import batch_price_table, parse_price, price_table
 from evalfleet.schema.settings import Settings, validate_base_url
 from evalfleet.services import open_database
 
@@ -58,6 +58,20 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
     default="gold",
     show_default=True,
     help="What earlier turns carry (see README).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in RunMode]),
+    default="sync",
+    show_default=True,
+    help="sync: one request per question; batch: provider batch files at the batch price.",
+)
+@click.option(
+    "--batch-price",
+    "batch_price_pairs",
+    multiple=True,
+    metavar="MODEL=IN,OUT",
+    help="Batch mode's $ per million input,output tokens (default: half of --price).",
 )
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--max-tokens", type=int, default=128, show_default=True)
@@ -118,13 +132,19 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
 )
 def run(
     dataset: str, split: str, limit: int | None, base: str | None, finetuned: str | None,
-    model_pairs: tuple[str, ...], history: str, temperature: float, max_tokens: int,
+    model_pairs: tuple[str, ...], history: str, mode: str, batch_price_pairs: tuple[str, ...],
+    temperature: float, max_tokens: int,
     seed: int | None, finetuned_job: str | None, cache: bool, rpm: float | None,
     tpm: float | None, budget: float | None, price_pairs: tuple[str, ...], wait: bool,
     as_json: bool, local_workers: int, local_concurrency: int, flower: bool, preflight: bool,
 ) -> None:  # fmt: skip
     """Evaluate models on a QA data set: one task per (story, model)."""
     settings = load_settings()
+    if mode == RunMode.BATCH.value and history == HistoryMode.MODEL.value:
+        raise ConfigurationError(
+            "--mode batch needs independent turns: with --history model each turn waits for "
+            "the model's previous answer; use --history gold, questions or none, or --mode sync"
+        )
     if max_tokens < 1:
         raise ConfigurationError(f"--max-tokens must be at least 1, got {max_tokens}")
     for name, value in (("--rpm", rpm), ("--tpm", tpm), ("--budget", budget)):
@@ -143,9 +163,13 @@ def run(
         finetuned = resolve_finetuned_model(client, finetuned_job)
     models = parse_models(base, finetuned, model_pairs)
     prices = price_table(settings.prices_file, dict(parse_price(p) for p in price_pairs))
+    if mode == RunMode.BATCH.value:  # every answer of a batch run is bought at the batch price
+        batch_overrides = dict(parse_price(p, "--batch-price") for p in batch_price_pairs)
+        prices = batch_price_table(settings.prices_file, prices, batch_overrides)
     config = RunConfig(
         models=models,
         history=HistoryMode(history),
+        mode=RunMode(mode),
         temperature=temperature,
         max_tokens=max_tokens,
         seed=seed,

@@ -56,14 +56,25 @@ from evalfleet.cli.options import stderr
 @click.option("--timeout-s", type=float, default=30.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds faults and latency.")
 @click.option("--api-key", default=None, help="Require this bearer key (401 otherwise).")
+@click.option(
+    "--batch-delay-s", type=float, default=1.0, show_default=True,
+    help="Seconds from a batch's creation to COMPLETED.",
+)  # fmt: skip
+@click.option(
+    "--batch-error-share", type=float, default=0.0, show_default=True,
+    help="Share of batch lines answered in the error file (503).",
+)  # fmt: skip
 def sim(
     host: str, port: int, latency_ms: float, latency_distribution: str, rpm: int | None,
     latency_ms_per_token: float, empty_answer_rate: float, long_answer_rate: float,
     unicode_answer_rate: float,
     fault_429: float, fault_503: float, fault_500: float, fault_timeout: float,
-    timeout_s: float, seed: int, api_key: str | None,
+    timeout_s: float, seed: int, api_key: str | None, batch_delay_s: float,
+    batch_error_share: float,
 ) -> None:  # fmt: skip
-    """Serve POST /v1/chat/completions and GET /v1/models like the Together API."""
+    """Serve POST /v1/chat/completions and GET /v1/models like the Together API. Also its
+    /v1/files and /v1/batches, for batch mode."""
+    from evalfleet.simulator.batches import BatchSimConfig
     from evalfleet.simulator.config import SimConfig
     from evalfleet.simulator.server import SimServer
 
@@ -76,9 +87,10 @@ def sim(
             rpm_per_model=rpm, fault_429=fault_429, fault_503=fault_503, fault_500=fault_500,
             fault_timeout=fault_timeout, timeout_s=timeout_s, seed=seed, required_api_key=api_key,
         )  # fmt: skip
+        batch = BatchSimConfig(batch_delay_s, batch_error_share, seed=seed)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    server = SimServer(config)
+    server = SimServer(config, batch)
     stderr.print(
         f"simulator on {server.base_url} (set TOGETHER_BASE_URL to this); "
         f"models: {', '.join(config.models)}"

@@ -10,6 +10,7 @@ from evalfleet.aggregator.health import troubled_models
 from evalfleet.aggregator.render import render_table
 from evalfleet.aggregator.summary import run_summary
 from evalfleet.aggregator.summary_types import ModelSummary, Progress
+from evalfleet.cli.batch_status import print_batch_progress
 from evalfleet.cli.options import load_settings, print_json, stdout
 from evalfleet.services import open_database
 
@@ -50,6 +51,7 @@ def status(run_id: int, as_json: bool) -> None:
     stdout.print(f"items: {', '.join(f'{n} {s}' for s, n in summary.item_states.items())}")
     stdout.print(question_counts(summary.models))
     stdout.print(progress_line(summary.progress))
+    print_batch_progress(sessions, run_id)
     for trouble in troubles:
         stdout.print(trouble.line, style="bold red", markup=False, highlight=False)
     stdout.print(render_table(summary))

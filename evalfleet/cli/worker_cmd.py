@@ -34,7 +34,16 @@ from evalfleet.schema.errors import ConfigurationError
     default=None,
     help="Celery node name, e.g. w1@%h (default: evalfleet-PID-XXXX@HOST, one per process).",
 )
-def worker(concurrency: int, pool: str, loglevel: str, name: str | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve Prometheus metrics on this port, all interfaces (default: "
+    "EVALFLEET_METRICS_PORT, or none). Threads and solo pools only.",
+)
+def worker(
+    concurrency: int, pool: str, loglevel: str, name: str | None, metrics_port: int | None
+) -> None:
     """Consume tasks from EVALFLEET_BROKER_URL and write answers to the database."""
     settings = load_settings()
     if not settings.broker_url:
@@ -47,6 +56,9 @@ def worker(concurrency: int, pool: str, loglevel: str, name: str | None) -> None
     # The resources module sizes its DB and HTTP pools from this.
     os.environ["EVALFLEET_WORKER_CONCURRENCY"] = str(concurrency)
     os.environ["EVALFLEET_WORKER_POOL"] = pool
+    port = metrics_port if metrics_port is not None else settings.metrics_port
+    if port is not None:
+        serve_metrics(port, pool)
     from evalfleet.workers.app import app
 
     argv = [
@@ -67,3 +79,19 @@ def default_node_name() -> str:
     process on a host, and Flower, inspect and remote control then merge them into one.
     The random part keeps replicas apart that share a hostname and a PID (containers)."""
     return f"evalfleet-{os.getpid()}-{secrets.token_hex(2)}@%h"
+
+
+def serve_metrics(port: int, pool: str) -> None:
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"--metrics-port must be between 1 and 65535, got {port}")
+    if pool == "prefork":
+        # Each prefork child would count in a registry of its own, which nobody serves.
+        raise ConfigurationError(
+            "--metrics-port needs --pool threads or solo: prefork children count apart"
+        )
+    from evalfleet.workers import metrics
+
+    try:
+        metrics.serve(port)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot serve metrics on port {port}: {exc.strerror}") from exc

@@ -101,6 +101,9 @@ def test_a_bad_data_file_is_refused_naming_file_and_problem_and_creates_nothing(
         (["--rpm", "-5"], "--rpm must be positive"),
         (["--model", "no-equals-sign"], "expected LABEL=MODEL_NAME"),
         (["--price", "m=1"], "expected MODEL=IN,OUT"),
+        (["--mode", "batch", "--history", "model"], "--mode batch needs independent turns"),
+        (["--mode", "batch", "--batch-price", "m=x,1"], "--batch-price 'm=x,1': expected"),
+        (["--mode", "offline"], "'offline' is not one of"),
     ],
 )
 def test_a_bad_option_is_refused_naming_it_and_creates_nothing(

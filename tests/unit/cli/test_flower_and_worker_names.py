@@ -1,10 +1,13 @@
 """`evalfleet flower` listens beyond loopback only behind basic auth and shows each task's
-label; `evalfleet worker` takes a node name of its own unless given one."""
+label; `evalfleet worker` takes a node name of its own unless given one, and serves its
+metrics on the port it is given."""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from click.testing import CliRunner
 
 from evalfleet.cli.main import cli
 from evalfleet.cli.worker_cmd import default_node_name
+from evalfleet.fleet import free_port
 from evalfleet.flower import AUTH_ENV, check_bind, flower_url
 from evalfleet.schema.errors import ConfigurationError
 
@@ -25,7 +29,7 @@ def user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     this process' environment is undone after the test."""
     for name in ("EVALFLEET_DATABASE_URL", "EVALFLEET_BROKER_URL", "TOGETHER_API_KEY",
                  "TOGETHER_BASE_URL", AUTH_ENV, "EVALFLEET_WORKER_CONCURRENCY",
-                 "EVALFLEET_WORKER_POOL"):  # fmt: skip
+                 "EVALFLEET_WORKER_POOL", "EVALFLEET_METRICS_PORT"):  # fmt: skip
         monkeypatch.setitem(os.environ, name, "")
         monkeypatch.delitem(os.environ, name)
     monkeypatch.chdir(tmp_path)
@@ -149,3 +153,51 @@ def test_a_given_worker_name_is_kept(user: CliRunner, started: list[list[str]], 
 def test_default_node_names_differ_even_in_one_process() -> None:
     names: set[Any] = {default_node_name() for _ in range(20)}
     assert len(names) > 1
+
+
+def test_a_worker_given_a_metrics_port_in_its_environment_serves_prometheus_metrics_there(
+    user: CliRunner, started: list[list[str]]
+) -> None:
+    # Given a free port in EVALFLEET_METRICS_PORT
+    port = free_port()
+    env = {"EVALFLEET_BROKER_URL": BROKER, "EVALFLEET_METRICS_PORT": str(port)}
+    # When the worker starts
+    result = user.invoke(cli, ["worker"], env=env)
+    # Then Celery starts, and /metrics on that port answers with the worker's metrics
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert "evalfleet_items_in_flight" in response.read().decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pool", "prefork", "--metrics-port", "9100"], "needs --pool threads or solo"),
+        (["--metrics-port", "0"], "between 1 and 65535"),
+    ],
+)
+def test_metrics_a_worker_cannot_serve_are_refused_before_it_starts(
+    user: CliRunner, started: list[list[str]], args: list[str], message: str
+) -> None:
+    # When a worker is asked for metrics with the prefork pool, or on port 0
+    result = user.invoke(cli, ["worker", *args], env={"EVALFLEET_BROKER_URL": BROKER})
+    # Then it refuses with the reason, and Celery never starts
+    assert result.exit_code != 0 and message in result.output
+    assert started == []
+
+
+def test_a_metrics_port_already_taken_is_refused_with_the_port_named(
+    user: CliRunner, started: list[list[str]]
+) -> None:
+    # Given a port another process listens on
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # When a worker is asked to serve its metrics there
+        args = ["worker", "--metrics-port", str(port)]
+        result = user.invoke(cli, args, env={"EVALFLEET_BROKER_URL": BROKER})
+    # Then it refuses, naming the port, and Celery never starts
+    assert result.exit_code != 0 and f"cannot serve metrics on port {port}" in result.output
+    assert started == []

@@ -7,10 +7,7 @@ import shlex
 
 import click
 import pytest
-from celery import Celery
-from celery.app.utils import find_app
-from celery.bin.celery import celery as celery_cli
-from flower.command import is_flower_envvar, is_flower_option
+from flower.command import is_flower_envvar
 from unit.deploy.compose_files import (
     EVALFLEET_COMMANDS,
     SERVICES,
@@ -22,6 +19,8 @@ from unit.deploy.compose_files import (
 )
 
 from evalfleet.cli.main import cli as evalfleet_cli
+from evalfleet.flower import check_bind
+from evalfleet.schema.errors import ConfigurationError
 
 
 @pytest.mark.parametrize("service_name", sorted(EVALFLEET_COMMANDS))
@@ -71,24 +70,24 @@ def test_the_worker_concurrency_default_is_a_positive_integer() -> None:
     assert params["concurrency"] >= 1
 
 
-def test_the_flower_command_loads_the_workers_celery_app_with_an_installed_flower() -> None:
-    # Given the flower service's command
+def test_the_flower_command_is_evalfleet_flower_on_every_address_behind_the_compose_auth() -> None:
+    # Given the flower service's command and environment, and an installed Flower
     argv = argv_of(SERVICES["flower"])
-    assert argv[0] == "celery"
-
-    # When Celery's own click CLI parses it (flower is a subcommand only when installed)
+    environment = environment_of(SERVICES["flower"])
     assert importlib.util.find_spec("flower") is not None
-    ctx = parse_command_line(celery_cli, argv)
 
-    # Then the subcommand is flower, every flower argument is a Flower option,
+    # When the evalfleet CLI parses the command with the service's environment
+    ctx = parse_command_line(evalfleet_cli, argv)
+
+    # Then it is `evalfleet flower` listening beyond loopback (other containers and the
+    # published port reach it), which the bind rule allows with the compose basic auth
     assert ctx.command.name == "flower"
-    for word in ctx.params["tornado_argv"]:
-        assert is_flower_option(word), f"flower does not know {word}"
-    # and --app names the workers' Celery app, loaded as `celery --app` loads it
-    assert ctx.parent is not None
-    app = find_app(ctx.parent.params["app"])
-    assert isinstance(app, Celery)
-    assert app.main == "evalfleet"
+    address = ctx.params["address"]
+    assert address == "0.0.0.0"
+    check_bind(address, environment["FLOWER_BASIC_AUTH"])
+    # and would refuse without it (the password is the only guard of remote control)
+    with pytest.raises(ConfigurationError, match="basic auth"):
+        check_bind(address, None)
 
 
 def test_flower_requires_basic_auth_and_publishes_only_on_the_loopback() -> None:

@@ -34,13 +34,26 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1]) for text in logical]
 
 
+def build_args() -> dict[str, str]:
+    """Each ARG of the Dockerfile with its default ("" when it has none)."""
+    args = [a.partition("=") for i, a in dockerfile_instructions() if i == "ARG"]
+    return {name.strip(): default.strip() for name, _, default in args}
+
+
+def with_defaults(text: str) -> str:
+    """`text` with every ${ARG} / $ARG replaced by the ARG's default, as a plain build does."""
+    defaults = build_args()
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m[1], m[0]), text)
+
+
 def dockerfile_copies() -> list[tuple[list[str], str]]:
-    """(sources, destination) of every COPY from the build context (not --from)."""
+    """(sources, destination) of every COPY from the build context (not --from), build
+    arguments at their defaults."""
     copies = []
     for instruction, arguments in dockerfile_instructions():
         if instruction != "COPY":
             continue
-        words = [w for w in shlex.split(arguments) if not w.startswith("--")]
+        words = [with_defaults(w) for w in shlex.split(arguments) if not w.startswith("--")]
         if any(w.startswith("--from") for w in shlex.split(arguments)):
             continue
         copies.append((words[:-1], words[-1]))
@@ -79,7 +92,7 @@ def test_the_dockerfile_installs_the_project_and_runs_evalfleet_as_non_root() ->
     runs = " ".join(arguments for instruction, arguments in instructions if instruction == "RUN")
     assert re.search(r"pip install (\S+ )*\.(\s|;|&|$)", runs)
     # its base image's Python satisfies requires-python,
-    base = next(arguments for instruction, arguments in instructions if instruction == "FROM")
+    base = with_defaults(next(a for instruction, a in instructions if instruction == "FROM"))
     version = re.search(r"python:(\d+\.\d+)", base)
     assert version and version[1] + ".0" in SpecifierSet(project["requires-python"])
     # it runs as a user other than root,

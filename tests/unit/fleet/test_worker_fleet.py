@@ -37,11 +37,12 @@ def test_a_child_inherits_the_environment_unless_asked_for_only_the_given_settin
     assert clean["HOME_OF_TEST"] == "kept" and clean["EVALFLEET_BROKER_URL"] == "redis://x"
 
 
-def test_the_worker_command_names_the_pool_only_when_one_is_chosen() -> None:
+def test_the_worker_command_names_the_pool_and_metrics_port_only_when_chosen() -> None:
     default = worker_command(4, "w0@%h")
     assert default[-5:] == ["worker", "--concurrency", "4", "--hostname", "w0@%h"]
-    assert "--pool" not in default
+    assert "--pool" not in default and "--metrics-port" not in default
     assert worker_command(4, "w0@%h", "prefork")[-2:] == ["--pool", "prefork"]
+    assert worker_command(4, "w0@%h", None, 9100)[-2:] == ["--metrics-port", "9100"]
 
 
 def test_a_scratch_database_url_keeps_the_admin_urls_server_and_query() -> None:

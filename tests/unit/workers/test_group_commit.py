@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,7 @@ from evalfleet.schema.models import Answer, Story, utcnow
 from evalfleet.schema.payloads import RunConfig
 from evalfleet.workers.group_commit import GroupCommitWriter
 
+ANSWERS_SAMPLE = "evalfleet_answers_stored_total"
 STORIES = {
     f"s{i}": ("wikipedia", f"Story {i}.", [(f"Question {t}?", "yes") for t in range(1, 5)])
     for i in range(3)
@@ -148,3 +150,21 @@ def test_a_write_with_nothing_to_store_returns_at_once(tmp_path: Path) -> None:
     assert writer._thread is None  # no thread was started for it
     with pytest.raises(IntegrityError):  # a real error still reaches the caller
         writer.write([answer_row(1, 1, 1)], [])
+
+
+def test_the_answers_metric_counts_the_rows_created_not_a_duplicates_rewrite(
+    tmp_path: Path,
+) -> None:
+    # Given a run, a writer and the worker's answers counter as it stands
+    sessions, run_id, story_ids = run_of_three_stories(tmp_path)
+    writer = GroupCommitWriter(sessions, window_s=0)
+    before = REGISTRY.get_sample_value(ANSWERS_SAMPLE, {"model_label": "base"}) or 0.0
+    # When 4 answers are stored, then a duplicate delivery writes 2 of them again and 1 new
+    writer.write([answer_row(run_id, story_ids[0], t) for t in range(1, 5)], [])
+    writer.write([answer_row(run_id, story_ids[0], t) for t in (3, 4)], [])
+    writer.write([answer_row(run_id, story_ids[1], 1)], [])
+    # Then the counter moved by the 5 rows SQL holds
+    after = REGISTRY.get_sample_value(ANSWERS_SAMPLE, {"model_label": "base"})
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Answer)) == 5
+    assert after == before + 5

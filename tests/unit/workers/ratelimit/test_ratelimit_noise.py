@@ -4,7 +4,7 @@ it at once (docs/architecture.md, "Rate limiter").
 
 The driven tests run a worker-like loop (acquire, ask, report) against an in-process
 provider: the simulator's token bucket (one second of burst) and random 429s, both without
-headers, so no retry-after block costs seconds. Rates are 10x the issue's 600 rpm, so that
+headers, so no retry-after block costs seconds. Rates are 2-5x the issue's 600 rpm, so that
 the hundreds of outcomes the share needs fit in a few seconds: the share logic counts
 outcomes, not seconds. Every test uses its own key, deleted afterwards (conftest.py).
 """
@@ -23,7 +23,7 @@ from ratelimit_helpers import MODEL, MakeKey
 from evalfleet.simulator.ratelimit import RateLimiter as SimBucket
 from evalfleet.workers.ratelimit import RateLimiter, tuning
 
-LIMIT = 6000  # requests per minute: 100 per second
+LIMIT = 3000  # requests per minute: 50 per second, which 4 callers reach on a loaded machine
 SMALL_LIMIT = 1200  # 20 per second: a rate over it that the callers here can reach
 THREADS = 4  # callers: one alone, at ~7 ms a round, would not reach the rate
 
@@ -131,9 +131,13 @@ def test_noise_on_top_of_a_limit_settles_near_the_limit(
     # 4 s are most of what the limit lets through (90% of it: noise costs a token too)
     # (up to 1.25x a limit refuses no more than MOST_NOISE: on top of noise, such an
     # overshoot is told from noise only as growth pushes the share up)
+    # The share of 429s is what that tolerance allows: at 1.25x the limit refuses
+    # MOST_NOISE of the requests and the noise 10% of the rest (28%), plus the sampling
+    # error of ~300 outcomes (+-2.6 points at one sigma: 0.03 is a little more).
+    most_refused = 1 - (1 - tuning.MOST_NOISE) * (1 - 0.1)
     assert 0.7 * SMALL_LIMIT <= limiter.current_rpm() <= 1.25 * SMALL_LIMIT
     assert record.successes_per_minute(since=5.0) >= 0.7 * SMALL_LIMIT
-    assert record.share_429(since=5.0) <= 0.25
+    assert record.share_429(since=5.0) <= most_refused + 0.03
 
 
 @pytest.mark.usefixtures("no_cut_window")
