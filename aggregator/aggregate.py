@@ -79,8 +79,18 @@ def aggregate_run(sessions: sessionmaker[Session], run_id: int) -> bool:
         if not claim_results(session, run_id):  # first: a second delivery waits on its lock
             logger.info("run %s: not awaiting aggregation, skipped", run_id)
             return False
-        scores = compute_scores(load_scored_turns(session, run_id))
+        # Here, not at the top: the analysis builds on this module's scores.
+        from evalfleet.aggregator.analysis import (
+            compute_analysis,
+            load_story_texts,
+            store_analysis,
+        )
+
+        turns = load_scored_turns(session, run_id)
+        scores = compute_scores(turns)
         write_results(session, run_id, scores)
+        # Once, for every later report and status (docs/architecture.md, "Reports at scale").
+        store_analysis(session, run_id, compute_analysis(turns, load_story_texts(session, run_id)))
     logger.info("run %s: aggregated %s results", run_id, len(scores))
     return True
 

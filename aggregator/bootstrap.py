@@ -68,13 +68,18 @@ def all_resample_counts(clusters: int) -> IntArray:
     return np.array(rows, dtype=np.int64)
 
 
-def bootstrap_means(totals: FloatArray, sizes: FloatArray, counts: IntArray) -> FloatArray:
+def bootstrap_means(
+    totals: FloatArray, sizes: FloatArray, counts: IntArray | FloatArray
+) -> FloatArray:
     """The question-weighted mean of each resample, from per-story totals and sizes."""
     return np.asarray((counts @ totals) / (counts @ sizes), dtype=np.float64)
 
 
 def clustered_mean(
-    values: FloatArray, clusters: IntArray, counts: IntArray, confidence: float = 0.95
+    values: FloatArray,
+    clusters: IntArray,
+    counts: IntArray | FloatArray,
+    confidence: float = 0.95,
 ) -> ClusteredMean:
     """Mean of `values` (one per question) with a t interval on the story-bootstrap SE.
 

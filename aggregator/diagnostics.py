@@ -211,16 +211,23 @@ def _change_lists(
     stories: Mapping[str, str],
     shown: int,
 ) -> ChangeLists:
-    changed = [
-        _changed(ref, scored[other][key], stories.get(key[0], ""))
+    # Sorted on the change alone, then only the shown questions get their excerpt: a regex
+    # search in the story per changed question was most of a large run's report.
+    changes = [
+        ((scored[other][key].f1 or 0.0) * 100 - (ref.f1 or 0.0) * 100, key)
         for key, ref in scored[reference].items()
         if key in scored[other] and (scored[other][key].f1 or 0.0) != (ref.f1 or 0.0)
     ]
-    fixed = sorted((c for c in changed if c.change > 0), key=lambda c: -c.change)
-    broke = sorted((c for c in changed if c.change < 0), key=lambda c: c.change)
-    return ChangeLists(
-        reference, other, len(fixed), len(broke), tuple(fixed[:shown]), tuple(broke[:shown])
-    )
+    fixed = sorted((c for c in changes if c[0] > 0), key=lambda c: -c[0])
+    broke = sorted((c for c in changes if c[0] < 0), key=lambda c: c[0])
+
+    def shown_of(chosen: list[tuple[float, tuple[str, int]]]) -> tuple[ChangedQuestion, ...]:
+        return tuple(
+            _changed(scored[reference][key], scored[other][key], stories.get(key[0], ""))
+            for _, key in chosen[:shown]
+        )
+
+    return ChangeLists(reference, other, len(fixed), len(broke), shown_of(fixed), shown_of(broke))
 
 
 def compute_diagnostics(

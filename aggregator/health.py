@@ -87,22 +87,28 @@ def troubled_models(
     if run is None or run.state != RunState.RUNNING.value:
         return []
     since = (now or utcnow()) - timedelta(seconds=quiet_s)
-    handed_back: dict[str, list[str]] = {}
-    for label, reason in session.execute(
-        select(Item.model_label, Item.last_error).where(
+    # Each distinct reason once with its count (first seen first, as the rows came before):
+    # a model whose every turn fails stores thousands of the same error.
+    handed_back: dict[str, Counter[str]] = {}
+    for label, reason, n in session.execute(
+        select(Item.model_label, Item.last_error, func.count())
+        .where(
             Item.run_id == run_id,
             Item.state.in_(OPEN_ITEM_STATES),
             Item.last_error.is_not(None),
         )
+        .group_by(Item.model_label, Item.last_error)
+        .order_by(func.min(Item.id))
     ):
-        handed_back.setdefault(label, []).append(reason or "")
-    failed_turns: dict[str, list[str]] = {}
-    for label, error in session.execute(
-        select(Answer.model_label, Answer.error).where(
-            Answer.run_id == run_id, Answer.error.is_not(None), Answer.created_at >= since
-        )
+        handed_back.setdefault(label, Counter())[reason or ""] += n
+    failed_turns: dict[str, Counter[str]] = {}
+    for label, error, n in session.execute(
+        select(Answer.model_label, Answer.error, func.count())
+        .where(Answer.run_id == run_id, Answer.error.is_not(None), Answer.created_at >= since)
+        .group_by(Answer.model_label, Answer.error)
+        .order_by(func.min(Answer.id))
     ):
-        failed_turns.setdefault(label, []).append(error or "")
+        failed_turns.setdefault(label, Counter())[error or ""] += n
     last_answer = dict(
         session.execute(
             select(Answer.model_label, func.max(Answer.created_at))
@@ -112,11 +118,13 @@ def troubled_models(
     )
     troubles = []
     for label in run.config.get("models", {}):
-        reasons = handed_back.get(label, []) + failed_turns.get(label, [])
+        reasons = handed_back.get(label, Counter()) + failed_turns.get(label, Counter())
         answered = last_answer.get(label)
         if not reasons or (answered is not None and as_utc(answered) >= since):
             continue
-        kinds = Counter(failure_kind(reason) for reason in reasons)
+        kinds: Counter[str] = Counter()
+        for reason, n in reasons.items():
+            kinds[failure_kind(reason)] += n
         ordered = tuple(kind for kind, _ in kinds.most_common())
         troubles.append(ModelTrouble(label, ordered, retrying=label in handed_back))
     return troubles

@@ -11,6 +11,7 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "TurnScore",
@@ -36,6 +37,9 @@ class TurnScore:
     f1: float
 
 
+# Every model's answer to a question is scored against the same references: each is
+# normalized once per run, not once per model and answer.
+@lru_cache(maxsize=1 << 16)
 def normalize_answer(text: str) -> str:
     """Lower-case, drop punctuation, drop articles a/an/the, collapse white space."""
     lowered = text.lower()
@@ -59,27 +63,51 @@ def f1_score(reference: str, prediction: str) -> float:
 
 
 def _token_f1(ref_tokens: Sequence[str], pred_tokens: Sequence[str]) -> float:
-    if not ref_tokens or not pred_tokens:
-        return float(not ref_tokens and not pred_tokens)  # equal only if both are empty
-    num_same = sum((Counter(ref_tokens) & Counter(pred_tokens)).values())
+    return _f1_against(tuple(ref_tokens), Counter(pred_tokens), len(pred_tokens))
+
+
+def _f1_against(ref_tokens: tuple[str, ...], pred_counts: Counter[str], pred_len: int) -> float:
+    if not ref_tokens or not pred_len:
+        return float(not ref_tokens and not pred_len)  # equal only if both are empty
+    num_same = sum((_token_counts(ref_tokens) & pred_counts).values())
     if num_same == 0:
         return 0.0
-    precision = num_same / len(pred_tokens)
+    precision = num_same / pred_len
     recall = num_same / len(ref_tokens)
     return (2 * precision * recall) / (precision + recall)
 
 
-def _reference_scores(references: Sequence[str], prediction: str) -> list[TurnScore]:
-    """The prediction against each reference: the prediction normalized once, each reference
-    once (what exact_match and f1_score compute, pair by pair)."""
+@lru_cache(maxsize=1 << 16)
+def _token_counts(tokens: tuple[str, ...]) -> Counter[str]:
+    """A reference's token multiset, shared by every answer scored against it (never changed:
+    `&` makes a new Counter)."""
+    return Counter(tokens)
+
+
+@lru_cache(maxsize=1 << 16)
+def _reference_tokens(reference: str) -> tuple[str, tuple[str, ...]]:
+    """A reference normalized, and its tokens: once per run, not per model and answer."""
+    expected = normalize_answer(reference)
+    return expected, tuple(expected.split())
+
+
+def _reference_pairs(references: Sequence[str], prediction: str) -> tuple[list[float], list[float]]:
+    """EM and F1 of the prediction against each reference: the prediction normalized and
+    counted once, each reference once (what exact_match and f1_score compute, pair by pair)."""
     predicted = normalize_answer(prediction)
     pred_tokens = predicted.split()
-    scores = []
+    pred_counts, pred_len = Counter(pred_tokens), len(pred_tokens)
+    ems, f1s = [], []
     for reference in references:
-        expected = normalize_answer(reference)
-        f1 = _token_f1(expected.split(), pred_tokens)
-        scores.append(TurnScore(em=float(expected == predicted), f1=f1))
-    return scores
+        expected, ref_tokens = _reference_tokens(reference)
+        ems.append(float(expected == predicted))
+        f1s.append(_f1_against(ref_tokens, pred_counts, pred_len))
+    return ems, f1s
+
+
+def _reference_scores(references: Sequence[str], prediction: str) -> list[TurnScore]:
+    ems, f1s = _reference_pairs(references, prediction)
+    return [TurnScore(em=em, f1=f1) for em, f1 in zip(ems, f1s, strict=True)]
 
 
 def _best(scores: Sequence[TurnScore]) -> TurnScore:
@@ -92,6 +120,12 @@ def _mean(scores: Sequence[TurnScore]) -> TurnScore:
     )
 
 
+def _left_out_mean(values: list[float]) -> float:
+    """The mean over i of the max over every value but the i-th."""
+    n = len(values)
+    return sum(max(values[:i] + values[i + 1 :]) for i in range(n)) / n
+
+
 def score_turn(references: Sequence[str], prediction: str) -> TurnScore:
     """Score a prediction against a turn's references (official ``_compute_turn_score``).
 
@@ -101,10 +135,10 @@ def score_turn(references: Sequence[str], prediction: str) -> TurnScore:
     """
     if not references:
         raise ValueError("score_turn needs at least one reference answer")
-    scores = _reference_scores(references, prediction)
-    if len(scores) == 1:
-        return scores[0]
-    return _mean([_best([*scores[:i], *scores[i + 1 :]]) for i in range(len(scores))])
+    ems, f1s = _reference_pairs(references, prediction)
+    if len(ems) == 1:
+        return TurnScore(em=ems[0], f1=f1s[0])
+    return TurnScore(em=_left_out_mean(ems), f1=_left_out_mean(f1s))
 
 
 def human_score_turn(references: Sequence[str]) -> TurnScore:

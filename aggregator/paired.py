@@ -202,7 +202,9 @@ def compare_group(
     clusters = np.array(
         [story_index.setdefault(q.story_key, len(story_index)) for q in questions], dtype=np.int64
     )
-    counts = resample_counts(rng, len(story_index), resamples)
+    # As floats once: each of the six bootstrap means would cast the (resamples x stories)
+    # integer matrix again (the same values, the same products).
+    counts = resample_counts(rng, len(story_index), resamples).astype(np.float64)
     ref_em = np.array([q.reference_em for q in questions])
     oth_em = np.array([q.other_em for q in questions])
     ref_f1 = np.array([q.reference_f1 for q in questions])
@@ -223,7 +225,7 @@ def compare_group(
 
 
 def _metric(
-    name: str, ref: FloatArray, oth: FloatArray, clusters: IntArray, counts: IntArray
+    name: str, ref: FloatArray, oth: FloatArray, clusters: IntArray, counts: FloatArray
 ) -> MetricComparison:
     ref_mean = clustered_mean(ref, clusters, counts)
     oth_mean = clustered_mean(oth, clusters, counts)

@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from evalfleet.aggregator.analysis import compute_analysis, load_story_texts
 from evalfleet.aggregator.diagnostics import Diagnostics, compute_diagnostics, diagnostics_to_json
-from evalfleet.aggregator.paired import PairedComparison, compare_all
+from evalfleet.aggregator.paired import PairedComparison
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
-from evalfleet.aggregator.summary import get_run, summarize_run
+from evalfleet.aggregator.summary import counted_summary, get_run, stored_analysis, summarize_run
 from evalfleet.aggregator.summary_types import Summary
-from evalfleet.schema.models import Story
 
 __all__ = ["ReportData", "build_report", "load_story_texts", "report_json", "run_report"]
 
@@ -22,7 +21,7 @@ __all__ = ["ReportData", "build_report", "load_story_texts", "report_json", "run
 @dataclass(frozen=True)
 class ReportData:
     """What every report format renders: the summary (with its paired comparisons) and the
-    diagnostics."""
+    diagnostics. Built once per command, whatever the number of formats written from it."""
 
     title: str
     summary: Summary
@@ -31,12 +30,6 @@ class ReportData:
     @property
     def comparisons(self) -> tuple[PairedComparison, ...]:
         return self.summary.comparisons
-
-
-def load_story_texts(session: Session, run_id: int) -> dict[str, str]:
-    """Story text by story key, for the excerpts of the fixed and broke lists."""
-    rows = session.execute(select(Story.key, Story.text).where(Story.run_id == run_id))
-    return {row.key: row.text for row in rows}
 
 
 def build_report(
@@ -49,13 +42,20 @@ def build_report(
 
 
 def run_report(session: Session, run_id: int) -> ReportData:
-    """The full report of one run."""
+    """The full report of one run: a done run's stored analysis with its counts read from
+    SQL; otherwise one load of the answers and one computation (docs/architecture.md,
+    "Reports at scale")."""
     run = get_run(session, run_id)
+    title = f"evalfleet run {run_id}"
+    stored = stored_analysis(session, run)
+    if stored is not None:
+        scores, analysis = stored
+        return ReportData(
+            title, counted_summary(session, run, scores, analysis), analysis.diagnostics
+        )
     turns = load_scored_turns(session, run_id)
-    summary = summarize_run(session, run, turns, compare_all(turns))
-    return build_report(
-        f"evalfleet run {run_id}", summary, turns, load_story_texts(session, run_id)
-    )
+    computed = compute_analysis(turns, load_story_texts(session, run_id))
+    return ReportData(title, summarize_run(session, run, turns, computed), computed.diagnostics)
 
 
 def report_json(report: ReportData) -> dict[str, Any]:

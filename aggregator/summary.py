@@ -1,17 +1,29 @@
-"""A run's state and scores as one typed summary: what status, report and --json show."""
+"""A run's state and scores as one typed summary: what status, report and --json show.
+
+Counts come from SQL aggregates (aggregator/run_counts.py); scores, the comparisons and the
+HasAns/NoAns split as the aggregation stored them once the run is done. `status` never loads
+an answer: while a run is going it shows counts only; `report` scores a running run from its
+answers (docs/architecture.md, "Reports at scale").
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore, compute_scores
-from evalfleet.aggregator.answerability import answerability_scores
-from evalfleet.aggregator.paired import PairedComparison, compare_all
-from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
+from evalfleet.aggregator.analysis import Analysis, load_analysis
+from evalfleet.aggregator.paired import PairedComparison
+from evalfleet.aggregator.run_counts import (
+    FAILURES_SHOWN,
+    counted_scores,
+    item_states,
+    truncations,
+)
+from evalfleet.aggregator.run_counts import failed_questions as counted_failures
+from evalfleet.aggregator.scored import ScoredTurn
 from evalfleet.aggregator.summary_types import (
     DatasetInfo,
     FailedQuestion,
@@ -22,22 +34,22 @@ from evalfleet.aggregator.summary_types import (
 from evalfleet.aggregator.truncation import Truncation, truncation_by_label
 from evalfleet.schema.accounting import Usage, usage_by_label
 from evalfleet.schema.errors import RunNotFoundError
-from evalfleet.schema.models import Item, Result, Run, RunState, as_utc, utcnow
+from evalfleet.schema.models import Result, Run, RunState, as_utc, utcnow
 from evalfleet.schema.payloads import RunConfig
 
 __all__ = [
     "FAILURES_SHOWN",
+    "counted_summary",
     "dataset_info",
     "failed_questions",
     "get_run",
     "model_summary",
     "progress",
     "run_summary",
+    "stored_analysis",
     "stored_scores",
     "summarize_run",
 ]
-
-FAILURES_SHOWN = 20
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -47,38 +59,84 @@ def get_run(session: Session, run_id: int) -> Run:
     return run
 
 
-def run_summary(session: Session, run_id: int) -> RunSummary:
-    """Stored results once the run is done; a live computation from the answers before.
+def stored_analysis(session: Session, run: Run) -> tuple[list[DomainScore], Analysis] | None:
+    """The scores and analysis the aggregation stored; None unless the run is done and has
+    both (one aggregated by an older evalfleet has no analysis)."""
+    if run.state != RunState.DONE.value:
+        return None
+    scores = stored_scores(session, run.id)
+    analysis = load_analysis(session, run.id) if scores else None
+    return None if analysis is None else (scores, analysis)
 
-    `comparisons` holds the paired statistics of every model against the first one.
+
+def run_summary(session: Session, run_id: int) -> RunSummary:
+    """Counts from SQL, with the stored scores and analysis once the run is done.
+
+    `comparisons` holds the paired statistics of every model against the first one. A done
+    run without a stored analysis (aggregated by an older evalfleet) is computed as before.
     """
     run = get_run(session, run_id)
-    turns = load_scored_turns(session, run_id)
-    return summarize_run(session, run, turns, compare_all(turns))
+    config = RunConfig.model_validate(run.config)
+    stored = stored_analysis(session, run)
+    if stored is not None:
+        return counted_summary(session, run, *stored)
+    if run.state == RunState.DONE.value:
+        from evalfleet.aggregator.report_data import run_report  # the old run's one computation
+
+        summary = run_report(session, run_id).summary
+        assert isinstance(summary, RunSummary)
+        return summary
+    return counted_summary(session, run, counted_scores(session, run.id, list(config.models)))
+
+
+def counted_summary(
+    session: Session, run: Run, scores: list[DomainScore], analysis: Analysis | None = None
+) -> RunSummary:
+    """The summary from SQL counts: `scores` stored (a done run) or counted (no EM/F1 yet),
+    the comparisons and HasAns/NoAns split from `analysis` (none while the run is going)."""
+    config = RunConfig.model_validate(run.config)
+    labels = list(config.models)
+    cut = truncations(session, run.id, labels, config.max_tokens)
+    split = analysis.answerability if analysis else {}
+    failed = {s.label: s.failed for s in scores if s.domain == OVERALL}
+    failures, total = counted_failures(
+        session, run.id, {label: failed.get(label, 0) for label in labels}
+    )
+    return _summary(
+        session, run, config, scores, cut, split, (failures, total),
+        analysis.comparisons if analysis else (),
+    )  # fmt: skip
 
 
 def summarize_run(
+    session: Session, run: Run, turns: list[ScoredTurn], analysis: Analysis
+) -> RunSummary:
+    """The summary of a run from its already loaded turns and computed analysis."""
+    config = RunConfig.model_validate(run.config)
+    stored = stored_scores(session, run.id) if run.state == RunState.DONE.value else []
+    scores = stored or compute_scores(turns)
+    cut = truncation_by_label(turns, config.max_tokens, config.models)
+    return _summary(
+        session, run, config, scores, cut, analysis.answerability, failed_questions(turns),
+        analysis.comparisons,
+    )  # fmt: skip
+
+
+def _summary(
     session: Session,
     run: Run,
-    turns: list[ScoredTurn],
-    comparisons: list[PairedComparison],
+    config: RunConfig,
+    scores: list[DomainScore],
+    cut: Mapping[str, Truncation],
+    split: Mapping[str, Mapping[str, DomainScore]],
+    failures: tuple[tuple[FailedQuestion, ...], int],
+    comparisons: tuple[PairedComparison, ...],
 ) -> RunSummary:
-    """The summary of a run from its already loaded turns and comparisons."""
-    run_id = run.id
-    config = RunConfig.model_validate(run.config)
-    stored = stored_scores(session, run_id) if run.state == RunState.DONE.value else []
-    scores = stored or compute_scores(turns)
-    usage = usage_by_label(session, run_id, config.models, config.prices)
-    split = answerability_scores(turns)
-    cut = truncation_by_label(turns, config.max_tokens, config.models)
+    usage = usage_by_label(session, run.id, config.models, config.prices)
     by_label = {
         label: model_summary(model, label, scores, usage[label], split.get(label), cut[label])
         for label, model in config.models.items()
     }
-    items = Counter(
-        state for (state,) in session.execute(select(Item.state).where(Item.run_id == run_id))
-    )
-    failures, failures_total = failed_questions(turns)
     return RunSummary(
         run_id=run.id,
         state=run.state,
@@ -87,11 +145,11 @@ def summarize_run(
         history=config.history.value,
         created_at=run.created_at,
         finished_at=run.finished_at,
-        item_states=dict(sorted(items.items())),
+        item_states=item_states(session, run.id),
         progress=progress(run, by_label, usage),
         models=by_label,
-        failures=failures,
-        failures_total=failures_total,
+        failures=failures[0],
+        failures_total=failures[1],
         comparisons=tuple(comparisons),
     )
 

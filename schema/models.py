@@ -212,3 +212,16 @@ class Result(Base):
     scored: Mapped[int] = mapped_column(Integer)  # answered by every model of the run
     em: Mapped[float | None] = mapped_column(Float, default=None)
     f1: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class StoredAnalysis(Base):
+    """What the aggregation computed once for every report of a run: the paired comparisons,
+    the HasAns/NoAns split and the diagnostics, as JSON text (aggregator/analysis.py). A
+    report of a done run reads it instead of loading and scoring every answer again."""
+
+    __tablename__ = "analyses"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)  # of the document's format; others are ignored
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,7 @@ import click
 
 from evalfleet.aggregator.cross_run import compare_runs
 from evalfleet.cli.options import load_settings
-from evalfleet.cli.report_cmd import format_option, out_option, write_report
+from evalfleet.cli.report_cmd import format_option, format_targets, out_option, write_report
 from evalfleet.services import open_database
 
 
@@ -20,11 +20,18 @@ from evalfleet.services import open_database
 @format_option
 @out_option
 def compare(
-    run_a: int, run_b: int, label_a: str | None, label_b: str | None, fmt: str, out: Path | None
+    run_a: int,
+    run_b: int,
+    label_a: str | None,
+    label_b: str | None,
+    fmts: tuple[str, ...],
+    outs: tuple[Path, ...],
 ) -> None:
     """Compare two runs over the same data (two checkpoints, two prompts): run B's model
     against run A's, question by question. Runs on different data are refused."""
+    targets = format_targets(fmts, outs)
     sessions = open_database(load_settings())
     with sessions() as session:
         data = compare_runs(session, run_a, run_b, label_a, label_b)
-    write_report(data, fmt, out)
+    for fmt, out in targets:
+        write_report(data, fmt, out)

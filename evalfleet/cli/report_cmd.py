@@ -17,17 +17,20 @@ FORMATS = ["table", "json", "markdown", "html"]
 
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-    help="html: one self-contained file with its plots; markdown: plots as PNG files beside "
-    "--out; json: every number, with the comparison and the diagnostics.",
+    "--format", "fmts", type=click.Choice(FORMATS), multiple=True,
+    help="table (default); html: one self-contained file with its plots; markdown: plots as "
+    "PNG files beside --out; json: every number, with the comparison and the diagnostics. "
+    "Repeat it for several formats from one computation, each with its --out.",
 )  # fmt: skip
 
 
 out_option = click.option(
     "--out",
+    "outs",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write to this file instead of standard output.",
+    multiple=True,
+    help="Write to this file instead of standard output; with several --format, one --out "
+    "for each, in the same order.",
 )
 
 
@@ -68,14 +71,29 @@ def _emit(text: str, out: Path | None) -> None:
     stdout.print(f"wrote {out}")
 
 
+def format_targets(fmts: tuple[str, ...], outs: tuple[Path, ...]) -> list[tuple[str, Path | None]]:
+    """Each format with its output file (None: standard output), or a usage error."""
+    if len(fmts) <= 1 and len(outs) <= 1:
+        return [(fmts[0] if fmts else "table", outs[0] if outs else None)]
+    if len(outs) != len(fmts):
+        raise click.UsageError(
+            f"{len(fmts)} --format and {len(outs)} --out: with several formats, give one --out "
+            "for each, in the same order (e.g. --format json --out r.json --format html --out "
+            "r.html)"
+        )
+    return list(zip(fmts, outs, strict=True))
+
+
 @click.command()
 @click.argument("run_id", type=int)
 @format_option
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @out_option
-def report(run_id: int, fmt: str, as_json: bool, out: Path | None) -> None:
+def report(run_id: int, fmts: tuple[str, ...], as_json: bool, outs: tuple[Path, ...]) -> None:
     """Report a run: the verdict (paired statistics), EM/F1 per model and source domain."""
+    targets = format_targets(("json",) if as_json else fmts, outs)
     sessions = open_database(load_settings())
     with sessions() as session:
-        data = run_report(session, run_id)
-    write_report(data, "json" if as_json else fmt, out)
+        data = run_report(session, run_id)  # once, for every format asked
+    for fmt, out in targets:
+        write_report(data, fmt, out)

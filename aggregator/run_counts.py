@@ -1,0 +1,186 @@
+"""A run's counts as SQL aggregates: items per state, questions answered, failed and scored per
+model and domain, answers cut at max_tokens, and the first failed questions.
+
+What `status` shows at any scale: a few GROUP BY statements, whatever the number of answers,
+and no answer is loaded or scored (docs/architecture.md, "Reports at scale"). The counts are
+the ones compute_scores, truncation_by_label and failed_questions take from loaded turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Select, and_, case, distinct, func, select
+from sqlalchemy.orm import Session
+
+from evalfleet.aggregator.aggregate import OVERALL, DomainScore
+from evalfleet.aggregator.summary_types import FailedQuestion
+from evalfleet.aggregator.truncation import LENGTH, Truncation
+from evalfleet.schema.models import Answer, Item, ItemState, Question, Story
+
+__all__ = ["FAILURES_SHOWN", "counted_scores", "failed_questions", "item_states", "truncations"]
+
+FAILURES_SHOWN = 20
+
+
+def item_states(session: Session, run_id: int) -> dict[str, int]:
+    """Items per state, sorted by state."""
+    rows = session.execute(
+        select(Item.state, func.count()).where(Item.run_id == run_id).group_by(Item.state)
+    )
+    return dict(sorted((state, int(n)) for state, n in rows))
+
+
+def _per_source(session: Session, statement: Select[str, str, int]) -> dict[tuple[str, str], int]:
+    """(label, source) -> count, from a statement selecting label, source and a count."""
+    return {(label, source): int(n) for label, source, n in session.execute(statement)}
+
+
+def counted_scores(session: Session, run_id: int, labels: Sequence[str]) -> list[DomainScore]:
+    """Questions, answered, failed and scored per label and domain (then overall), without
+    EM or F1: the DomainScores of compute_scores, counted in SQL.
+
+    Each figure is its own GROUP BY over one table joined to the stories by key: no statement
+    joins every question to every answer, which a planner without fresh statistics (a run just
+    written) turned into a nested loop of seconds."""
+    questions = dict(
+        session.execute(
+            select(Story.source, func.count())
+            .join(Question, Question.story_id == Story.id)
+            .where(Story.run_id == run_id)
+            .group_by(Story.source)
+        ).all()
+    )
+    mine = (Answer.run_id == run_id, Answer.model_label.in_(labels))
+    by_answer = (
+        select(Answer.model_label, Story.source, func.count())
+        .join(Story, Story.id == Answer.story_id)
+        .where(*mine)
+        .group_by(Answer.model_label, Story.source)
+    )
+    answered = _per_source(session, by_answer.where(Answer.text.is_not(None)))
+    # Failed: a stored error without text, or no answer in an item that failed with a reason
+    # (as aggregator/scored.py reads it: a pending item's last reason fails no turn yet).
+    failed = _per_source(session, by_answer.where(Answer.text.is_(None), Answer.error.is_not(None)))
+    stored = select(Answer.id).where(
+        Answer.run_id == run_id, Answer.model_label == Item.model_label,
+        Answer.story_id == Story.id, Answer.turn == Question.turn,
+    )  # fmt: skip
+    lost = _per_source(
+        session,
+        select(Item.model_label, Story.source, func.count())
+        .join(Story, Story.id == Item.story_id)
+        .join(Question, Question.story_id == Story.id)
+        .where(
+            Item.run_id == run_id, Item.model_label.in_(labels),
+            Item.state == ItemState.FAILED.value, Item.last_error.is_not(None), ~stored.exists(),
+        )
+        .group_by(Item.model_label, Story.source),
+    )  # fmt: skip
+    scored = _scored_per_source(session, run_id, labels)
+    scores: list[DomainScore] = []
+    for label in labels:
+        rows = [
+            DomainScore(
+                label, source, int(n), answered.get((label, source), 0),
+                failed.get((label, source), 0) + lost.get((label, source), 0),
+                scored.get(source, 0), None, None,
+            )
+            for source, n in sorted(questions.items())
+        ]  # fmt: skip
+        overall = DomainScore(
+            label, OVERALL, sum(s.questions for s in rows), sum(s.answered for s in rows),
+            sum(s.failed for s in rows), sum(s.scored for s in rows), None, None,
+        )  # fmt: skip
+        scores += [*rows, overall]
+    return scores
+
+
+def _scored_per_source(session: Session, run_id: int, labels: Sequence[str]) -> dict[str, int]:
+    """Questions every answering model answered, per source: the only ones scored
+    (docs/architecture.md, D6); the same for every label, as each has every question."""
+    mine = (Answer.run_id == run_id, Answer.text.is_not(None), Answer.model_label.in_(labels))
+    answering = session.scalar(select(func.count(distinct(Answer.model_label))).where(*mine))
+    common = (
+        select(Answer.story_id)
+        .where(*mine)
+        .group_by(Answer.story_id, Answer.turn)
+        .having(func.count() == answering)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Story.source, func.count())
+        .select_from(common)
+        .join(Story, Story.id == common.c.story_id)
+        .group_by(Story.source)
+    )
+    return {source: int(n) for source, n in rows}
+
+
+def truncations(
+    session: Session, run_id: int, labels: Sequence[str], max_tokens: int | None
+) -> dict[str, Truncation]:
+    """Each label's answered questions and those cut at max_tokens."""
+    cut = and_(Answer.text.is_not(None), Answer.finish_reason == LENGTH)
+    rows = session.execute(
+        select(Answer.model_label, func.count(Answer.text), func.sum(case((cut, 1), else_=0)))
+        .where(Answer.run_id == run_id, Answer.model_label.in_(labels))
+        .group_by(Answer.model_label)
+    )
+    counts = {label: (int(n or 0), int(c or 0)) for label, n, c in rows}
+    return {
+        label: Truncation(*counts.get(label, (0, 0)), max_tokens=max_tokens) for label in labels
+    }
+
+
+def failed_questions(
+    session: Session, run_id: int, failed: Mapping[str, int]
+) -> tuple[tuple[FailedQuestion, ...], int]:
+    """The first FAILURES_SHOWN failed questions (label, then story and turn order) with their
+    errors, and how many failed in all; `failed` holds each label's count, in label order."""
+    shown: list[FailedQuestion] = []
+    for label, count in failed.items():
+        room = FAILURES_SHOWN - len(shown)
+        if room <= 0:
+            break
+        if count:
+            shown += [FailedQuestion(label, key, turn, error) for key, turn, error in
+                      _first_failed(session, run_id, label, room)]  # fmt: skip
+    return tuple(shown), sum(failed.values())
+
+
+def _first_failed(
+    session: Session, run_id: int, label: str, limit: int
+) -> list[tuple[str, int, str]]:
+    """Two small lookups, merged: failed turns with their stored error, and the unanswered turns
+    of items that failed (a join of all questions to all answers is what a planner without
+    fresh statistics turns into a nested loop over both)."""
+    answered = (
+        select(Story.position, Story.key, Answer.turn, Answer.error)
+        .join(Story, Story.id == Answer.story_id)
+        .where(
+            Answer.run_id == run_id, Answer.model_label == label,
+            Answer.text.is_(None), Answer.error.is_not(None),
+        )
+        .order_by(Story.position, Answer.turn)
+        .limit(limit)
+    )  # fmt: skip
+    stored = (
+        select(Answer.id)
+        .where(Answer.run_id == run_id, Answer.model_label == label)
+        .where(Answer.story_id == Story.id, Answer.turn == Question.turn)
+    )
+    unanswered = (
+        select(Story.position, Story.key, Question.turn, Item.last_error)
+        .join(Story, Story.id == Item.story_id)
+        .join(Question, Question.story_id == Story.id)
+        .where(
+            Item.run_id == run_id, Item.model_label == label,
+            Item.state == ItemState.FAILED.value, Item.last_error.is_not(None),
+            ~stored.exists(),
+        )
+        .order_by(Story.position, Question.turn)
+        .limit(limit)
+    )  # fmt: skip
+    rows = sorted([*session.execute(answered), *session.execute(unanswered)])[:limit]
+    return [(key, turn, error) for _, key, turn, error in rows]
