@@ -19,9 +19,10 @@ from evalfleet.workers.prompts import build_messages
 from evalfleet.workers.resources import CONNECTIONS_PER_THREAD
 
 
-def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> float:
-    """Reference: wall time of the same gold-mode requests from a bare pool of `threads`
-    threads (no queue, database or limiter): what this machine and simulator allow. `how`:
+def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> tuple[float, float]:
+    """Reference: wall time and this process' CPU seconds of the same gold-mode requests
+    from a bare pool of `threads` threads (no queue, database or limiter): what this machine
+    and simulator allow. `how`:
     "together" sends each with the workers' own call and clients (`workers.api.complete`, a
     client per thread, made before the clock starts, as the workers' are warm); "httpx" posts
     the JSON with one plain httpx client."""
@@ -50,8 +51,8 @@ def bare_pool_s(base_url: str, dataset: Path, threads: int, how: str) -> float:
         complete(local.client, model, messages, 0.0, 128, None)
 
     with ThreadPoolExecutor(threads) as pool:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         list(pool.map(ask, requests))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     shared.close()
-    return elapsed
+    return elapsed, cpu

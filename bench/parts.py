@@ -33,8 +33,10 @@ def bench_efficiency(setup: Setup, rounds: int) -> dict[str, Any]:
             sim.reset()
             timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
             stats = sim.stats()
-            bare_together_s = bare_pool_s(sim.base_url, dataset, concurrency, "together")
-            bare_httpx_s = bare_pool_s(sim.base_url, dataset, concurrency, "httpx")
+            bare_together_s, bare_cpu_s = bare_pool_s(
+                sim.base_url, dataset, concurrency, "together"
+            )
+            bare_httpx_s, _ = bare_pool_s(sim.base_url, dataset, concurrency, "httpx")
             measured.append(
                 {
                     "efficiency": round(ideal / timing.created_to_done_s, 3),
@@ -45,6 +47,11 @@ def bench_efficiency(setup: Setup, rounds: int) -> dict[str, Any]:
                     # calls, same round.
                     "vs_bare_together_pool": round(bare_together_s / timing.created_to_done_s, 3),
                     "bare_httpx_pool_efficiency": round(ideal / bare_httpx_s, 3),
+                    # Worker CPU per answer over the bare pool's CPU per request (the same
+                    # requests): what the queue, database and limiter cost in CPU.
+                    "cpu_per_answer_vs_bare": round(
+                        timing.cpu["workers_cpu_s"] / max(bare_cpu_s, 1e-9), 3
+                    ),
                     "simulator_requests": stats["requests_total"],
                     "simulator_max_in_flight": stats["max_in_flight"],
                     "timing": asdict(timing),
@@ -67,6 +74,7 @@ def bench_efficiency(setup: Setup, rounds: int) -> dict[str, Any]:
             "bare_together_pool_efficiency",
             "vs_bare_together_pool",
             "bare_httpx_pool_efficiency",
+            "cpu_per_answer_vs_bare",
         )
     }
     return {

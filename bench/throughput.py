@@ -33,6 +33,14 @@ parts.py:
 - short_items: zero latency, SQuAD-shaped items (a paragraph, ~5 questions) against 15-turn
   ones on one warm fleet: `short_items_vs_long`, the ratio of their answers per second
   (bench/short_items.py).
+- rate_limit_noisy, reports, batch: the benchmarks bench/noisy_limit.py (adaptive limiter,
+  600 rpm limit plus 10% random 429s), bench/report_speed.py (status and each report format
+  at 21k answers, before/after) and bench/batch.py (--mode batch against a synchronous run),
+  run as scripts with their defaults; their figures are in the headline, their objects in
+  `raw`.
+
+The efficiency part also gives `cpu_per_answer_vs_bare`: the workers' CPU seconds over the
+bare together pool's (this process' CPU during the pool) for the same requests.
 
 Each measured run also reports the transactions committed in its database and the CPU
 seconds of each process group (workers, simulator,
@@ -47,6 +55,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -58,7 +68,23 @@ from parts import bench_cache, bench_efficiency, bench_pipeline, bench_rate_limi
 from progress import say
 from short_items import bench_short_items
 
-PARTS = ("efficiency", "seed", "rate_limit", "cache", "pipeline", "short_items")
+PARTS = (
+    "efficiency",
+    "seed",
+    "rate_limit",
+    "cache",
+    "pipeline",
+    "short_items",
+    "rate_limit_noisy",
+    "reports",
+    "batch",
+)
+# Parts that are benchmarks of their own, run as scripts beside this one: their last line.
+SCRIPTS = {
+    "rate_limit_noisy": "noisy_limit.py",
+    "reports": "report_speed.py",
+    "batch": "batch.py",
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -92,6 +118,19 @@ def parse_args() -> argparse.Namespace:
         "--retries", type=int, default=1, help="re-runs of a part PostgreSQL restarted under"
     )
     return parser.parse_args()
+
+
+def script_result(script: str) -> dict[str, Any]:
+    """Run a bench script of this folder with its defaults; its last line's JSON object."""
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, str(here / script)], cwd=here, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-5:]
+        return {"error": f"{script} exited {done.returncode}", "stderr_tail": tail}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def postgres_losses(result: Any) -> int:
@@ -151,6 +190,7 @@ def main() -> None:
         "short_items": lambda: bench_short_items(
             setup, args.short_paragraphs, args.pipeline_stories, args.short_rounds
         ),
+        **{part: (lambda script=script: script_result(script)) for part, script in SCRIPTS.items()},
     }
     started = time.perf_counter()
     out: dict[str, Any] = {
@@ -180,6 +220,7 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
             "bare_together_pool_efficiency",
             "bare_httpx_pool_efficiency",
             "vs_bare_together_pool",
+            "cpu_per_answer_vs_bare",
         ):
             out[reference] = raw["efficiency"][reference]
     if "seed" in raw and "efficiency" in raw:
@@ -194,6 +235,15 @@ def headline(raw: dict[str, Any]) -> dict[str, Any]:
         out["worker_rss_mb"] = raw["pipeline"]["worker_rss_mb"]
     if "short_items" in raw:
         out["short_items_vs_long"] = raw["short_items"]["short_items_vs_long"]
+    if "sustained_fraction" in raw.get("rate_limit_noisy", {}).get("rate_limit_noisy", {}):
+        noisy = raw["rate_limit_noisy"]["rate_limit_noisy"]
+        out["rate_limit_noisy"] = {k: noisy[k] for k in ("sustained_fraction", "share_429")}
+    if "status_s" in raw.get("reports", {}):
+        out["report_s_per_10k_answers"] = raw["reports"]["report_s_per_10k_answers"]["after"]
+        out["status_s"] = raw["reports"]["status_s"]
+    if "answers" in raw.get("batch", {}):
+        keys = ("answers", "expected_answers", "sync_chat_calls", "cost_vs_sync")
+        out["batch"] = {k: raw["batch"][k] for k in keys}
     return out
 
 
