@@ -4,7 +4,7 @@ simulator, with workers killed, Redis emptied, and the API failing in every way 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,13 +49,6 @@ def env_for(
         )
 
     return make
-
-
-@pytest.fixture
-def watcher(postgres_url: str) -> Iterator[RunWatcher]:
-    watch = RunWatcher(postgres_url)
-    yield watch
-    watch.close()
 
 
 def start_run(dataset: Path, env: dict[str, str], cwd: Path, *extra: str) -> int:
