@@ -86,7 +86,7 @@ def sim(
             latency_ms_per_token=latency_ms_per_token, empty_answer_rate=empty_answer_rate,
             long_answer_rate=long_answer_rate, unicode_answer_rate=unicode_answer_rate,
             rpm_per_model=rpm, timeout_s=timeout_s, seed=seed, required_api_key=api_key,
-            **faults,
+            **faults,  # type: ignore[arg-type]  # only fault_* keys: click passes them
         )  # fmt: skip
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
