@@ -24,6 +24,8 @@ HERE = Path(__file__).parent
 ALIASES = ("smollm2-a", "smollm2-b")  # the same weights twice: base and "fine-tuned"
 N_CTX = 4096  # a CoQA story (up to ~500 tokens) with its whole history and the answer
 START_TIMEOUT_S = 180.0
+# A run of the tier asks a real model on two shared cores: minutes, past pytest's default.
+TEST_TIMEOUT_S = 1800
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,6 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.real_server)
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
 
 
 def _missing(what: str) -> None:
@@ -56,7 +59,9 @@ def smollm2_gguf() -> Path:
 
 
 def _config(gguf: Path, port: int) -> dict[str, object]:
-    model = {"model": str(gguf), "n_ctx": N_CTX, "verbose": False}  # its own chat template
+    # Its own chat template; one thread: on two shared cores a second one mostly waits.
+    model = {"model": str(gguf), "n_ctx": N_CTX, "verbose": False, "n_threads": 1,
+             "n_threads_batch": 1}  # fmt: skip
     return {
         "host": "127.0.0.1",
         "port": port,

@@ -19,17 +19,25 @@ from evalfleet.fleet import WorkerFleet
 from evalfleet.schema.models import Answer, Question, Story
 
 SAMPLE = "coqa/coqa-validation-first20.jsonl"
-# Two short stories of the sample (176 and 233 words): 23 questions, two of which the story
-# does not answer. Few, so that the tier stays within minutes on two cores.
+# Two short stories of the sample (176 and 233 words), each with its first turns only: a
+# few requests, each evaluated in full on two cores (serve_llama.py), keep the tier to
+# minutes. The first turns of a CoQA conversation are a conversation of their own.
 STORY_LINES = (12, 1)
-QUESTIONS = 23
+TURNS = 6
+QUESTIONS = len(STORY_LINES) * TURNS
 
 
 def few_stories(shared_file: Callable[[str], Path], folder: Path) -> Path:
-    """The chosen stories of the sample as a JSONL file of their own."""
+    """The chosen stories of the sample, their first TURNS turns, as a JSONL file."""
     lines = shared_file(SAMPLE).read_text().splitlines()
+    records = []
+    for index in STORY_LINES:
+        record = json.loads(lines[index])
+        record["questions"] = record["questions"][:TURNS]
+        record["answers"] = {key: values[:TURNS] for key, values in record["answers"].items()}
+        records.append(json.dumps(record))
     path = folder / "coqa-two-stories.jsonl"
-    path.write_text("".join(lines[i] + "\n" for i in STORY_LINES))
+    path.write_text("\n".join(records) + "\n")
     return path
 
 
