@@ -27,30 +27,41 @@ QUESTIONS = 23
 ATTEMPTS, TASK_RETRIES = 2, 1  # a transient failure is asked 2 x 2 times, then fails
 
 
-def run_and_wait(
-    dataset: Path, env: dict[str, str], cwd: Path, sim: SimServer
-) -> tuple[dict[str, Any], int]:
-    """A user's `run --wait --json` on a one-worker fleet; the summary and the requests."""
-    assert evalfleet(["db", "upgrade"], env, cwd).returncode == 0
-    with WorkerFleet(1, 8, env, cwd / "logs"):
-        args = run_args(dataset, "--limit", str(STORIES), "--no-cache", "--wait", "--json")
-        result = evalfleet(args, env, cwd)
-    assert result.returncode == 0, result.stderr + logs(cwd / "logs")
-    return json.loads(result.stdout), int(sim.stats()["requests_total"])
+SimRun = Callable[..., tuple[dict[str, Any], int]]
 
 
-def test_empty_answers_are_stored_and_scored_as_the_models_answers(
+@pytest.fixture
+def run_on_sim(
     shared_file: Callable[[str], Path],
     postgres_url: str,
     redis_url: str,
     queue_name: str,
     tmp_path: Path,
+) -> SimRun:
+    """A user's `run --wait --json` of the sample's first stories on a one-worker fleet
+    against a simulator with `config`: the summary and the requests the simulator saw."""
+
+    def run(config: SimConfig, **settings: str) -> tuple[dict[str, Any], int]:
+        with SimServer(config) as sim:
+            env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url, **settings)
+            assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
+            with WorkerFleet(1, 8, env, tmp_path / "logs"):
+                args = run_args(
+                    shared_file(SAMPLE), "--limit", str(STORIES), "--no-cache", "--wait", "--json"
+                )
+                result = evalfleet(args, env, tmp_path)
+            assert result.returncode == 0, result.stderr + logs(tmp_path / "logs")
+            return json.loads(result.stdout), int(sim.stats()["requests_total"])
+
+    return run
+
+
+def test_empty_answers_are_stored_and_scored_as_the_models_answers(
+    run_on_sim: SimRun, postgres_url: str
 ) -> None:
     # Given models that leave a third of their answers empty (finish_reason stop)
-    with SimServer(SimConfig(empty_answer_rate=0.3)) as sim:
-        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
-        # When a user runs and waits
-        summary, requests = run_and_wait(shared_file(SAMPLE), env, tmp_path, sim)
+    # When a user runs and waits
+    summary, requests = run_on_sim(SimConfig(empty_answer_rate=0.3))
     # Then every question was asked once and answered: none failed, none retried
     assert summary["state"] == "done"
     assert requests == 2 * QUESTIONS
@@ -104,22 +115,18 @@ def test_an_endpoint_failure_fails_the_question_with_its_reason_and_is_never_sco
     fault: str,
     reason: str,
     requests_per_question: int,
-    shared_file: Callable[[str], Path],
+    run_on_sim: SimRun,
     postgres_url: str,
-    redis_url: str,
-    queue_name: str,
     watcher: RunWatcher,
-    tmp_path: Path,
 ) -> None:
     # Given an endpoint that fails every request this way
-    with SimServer(SimConfig(**{f"fault_{fault}": 1.0})) as sim:  # type: ignore[arg-type]
-        env = fleet_env(
-            postgres_url, redis_url, queue_name, sim.base_url,
-            EVALFLEET_REQUEST_ATTEMPTS=str(ATTEMPTS),
-            EVALFLEET_TASK_MAX_RETRIES=str(TASK_RETRIES),
-        )  # fmt: skip
-        # When a user runs and waits
-        summary, requests = run_and_wait(shared_file(SAMPLE), env, tmp_path, sim)
+    faulty = SimConfig(**{f"fault_{fault}": 1.0})  # type: ignore[arg-type]
+    # When a user runs and waits
+    summary, requests = run_on_sim(
+        faulty,
+        EVALFLEET_REQUEST_ATTEMPTS=str(ATTEMPTS),
+        EVALFLEET_TASK_MAX_RETRIES=str(TASK_RETRIES),
+    )
     # Then the run ends, each question asked as often as its failure is retried
     assert summary["state"] == "done"
     assert requests == 2 * QUESTIONS * requests_per_question

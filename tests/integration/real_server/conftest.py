@@ -11,12 +11,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from realserver_runs import LlamaServer
+from realserver_runs import LlamaServer, TierRun, few_stories, run_on_llama
 
 from evalfleet.fleet import free_port
 
@@ -110,3 +110,24 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def stories(shared_file: Callable[[str], Path], tmp_path: Path) -> Path:
+    """The tier's few CoQA stories, as a JSONL file of the test's own."""
+    return few_stories(shared_file, tmp_path)
+
+
+@pytest.fixture
+def llama_run(
+    llama_server: LlamaServer, postgres_url: str, redis_url: str, queue_name: str, tmp_path: Path
+) -> Callable[..., TierRun]:
+    """`llama_run(dataset, *run_options)`: a user's run of `dataset` on the llama.cpp server
+    through real workers, PostgreSQL and Redis, and what it stored."""
+
+    def run(dataset: Path, *extra: str) -> TierRun:
+        return run_on_llama(
+            llama_server, dataset, postgres_url, redis_url, queue_name, tmp_path, *extra
+        )
+
+    return run

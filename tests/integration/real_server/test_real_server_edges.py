@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from realserver_runs import QUESTIONS, TURNS, LlamaServer, few_stories, run_on_llama
+from realserver_runs import QUESTIONS, TURNS, TierRun
 
 from evalfleet.aggregator.no_answer import score_answer
 
@@ -19,19 +19,10 @@ TINY = 2  # tokens: shorter than nearly every answer
 
 
 def test_a_tiny_max_tokens_gives_finish_reason_length_scored_and_counted_as_truncated(
-    llama_server: LlamaServer,
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    llama_run: Callable[..., TierRun], stories: Path
 ) -> None:
     # When a user runs two stories with --max-tokens 2
-    dataset = few_stories(shared_file, tmp_path)
-    run = run_on_llama(
-        llama_server, dataset, postgres_url, redis_url, queue_name, tmp_path,
-        "--max-tokens", str(TINY),
-    )  # fmt: skip
+    run = llama_run(stories, "--max-tokens", str(TINY))
     summary = run.summary
     for label in ("base", "finetuned"):
         stored = run.of(label)
@@ -52,23 +43,14 @@ def test_a_tiny_max_tokens_gives_finish_reason_length_scored_and_counted_as_trun
 
 
 def test_a_story_over_the_context_fails_its_questions_with_the_servers_reason_unscored(
-    llama_server: LlamaServer,
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    llama_run: Callable[..., TierRun], stories: Path
 ) -> None:
     # Given a story too long for the server's 4096-token context beside two short ones
-    dataset = few_stories(shared_file, tmp_path)
-    short = [json.loads(line) for line in dataset.read_text().splitlines()]
+    short = [json.loads(line) for line in stories.read_text().splitlines()]
     long = {**short[0], "story": " ".join([short[0]["story"]] * 30)}
-    dataset.write_text("".join(json.dumps(r) + "\n" for r in (long, *short)))
+    stories.write_text("".join(json.dumps(r) + "\n" for r in (long, *short)))
     # When a user runs them
-    run = run_on_llama(
-        llama_server, dataset, postgres_url, redis_url, queue_name, tmp_path,
-        "--max-tokens", "32",
-    )  # fmt: skip
+    run = llama_run(stories, "--max-tokens", "32")
     # Then the long story's questions failed with the server's 400, never scored, and the
     # short stories' were answered
     for label in ("base", "finetuned"):

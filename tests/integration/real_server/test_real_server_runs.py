@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from realserver_runs import QUESTIONS, LlamaServer, TierRun, few_stories, run_on_llama
+from realserver_runs import QUESTIONS, TierRun
 
 from evalfleet.aggregator.no_answer import score_answer
 
@@ -18,21 +18,13 @@ MAX_TOKENS = 96  # a short phrase is asked for; a rambling answer is cut, and co
 @pytest.mark.parametrize("history", ["gold", "model", "questions", "none"])
 def test_every_question_answered_scored_from_its_answer_and_the_aa_pair_equal(
     history: str,
-    llama_server: LlamaServer,
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    llama_run: Callable[..., TierRun],
+    stories: Path,
     record_property: Callable[[str, object], None],
 ) -> None:
     # Given two aliases of the same weights at temperature 0, as base and fine-tuned
-    dataset = few_stories(shared_file, tmp_path)
     # When a user runs two CoQA stories in this history mode and waits
-    run = run_on_llama(
-        llama_server, dataset, postgres_url, redis_url, queue_name, tmp_path,
-        "--history", history, "--max-tokens", str(MAX_TOKENS),
-    )  # fmt: skip
+    run = llama_run(stories, "--history", history, "--max-tokens", str(MAX_TOKENS))
     summary = run.summary
     assert summary["state"] == "done" and summary["history"] == history
     for label in ("base", "finetuned"):
