@@ -19,7 +19,7 @@ TINY = 2  # tokens: shorter than nearly every answer
 
 
 def test_a_tiny_max_tokens_gives_finish_reason_length_scored_and_counted_as_truncated(
-    llama_run: Callable[..., TierRun], stories: Path
+    llama_run: Callable[..., TierRun], stories: Path, record_property: Callable[[str, object], None]
 ) -> None:
     # When a user runs two stories with --max-tokens 2
     run = llama_run(stories, "--max-tokens", str(TINY))
@@ -33,6 +33,8 @@ def test_a_tiny_max_tokens_gives_finish_reason_length_scored_and_counted_as_trun
         assert all(a.completion_tokens is not None and a.completion_tokens <= TINY for a in stored)
         # And the cut answers are the model's: answered and scored, and counted as truncated
         reported = summary["models"][label]
+        record_property(f"max_tokens {TINY}/{label}", {k: reported[k] for k in (
+            "em", "f1", "truncated", "truncated_share")})  # fmt: skip
         assert (reported["answered"], reported["scored"]) == (QUESTIONS, QUESTIONS)
         assert reported["truncated"] == len(cut)
         assert reported["truncated_share"] == round(len(cut) / QUESTIONS, 4)
