@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The real-server test tier's extra (README "Real-server tests"): llama-cpp-python builds from
+# source once (minutes), then pip's cache holds the wheel.
+REALSERVER := $(VENV)/.realserver
 # Top-level folders installed as subpackages of `evalfleet` (pyproject.toml's package-dir).
 SUBPACKAGES := schema producer workers aggregator simulator
 
-.PHONY: install demo test unit integration cluster-test lint format clean
+.PHONY: install demo test unit integration realserver-test cluster-test lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,19 +17,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+$(REALSERVER): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev,realserver]"
+	touch $(REALSERVER)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/evalfleet demo
 
-test: $(STAMP)
+# The whole suite, the real-server tier included (CI runs this).
+test: $(STAMP) $(REALSERVER)
 	$(BIN)/pytest
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(REALSERVER)
 	$(BIN)/pytest tests/integration
+
+realserver-test: $(REALSERVER)
+	$(BIN)/pytest -m real_server tests/integration/real_server
 
 # The cluster on real containers (bench/cluster.py; as root: it may install docker.io,
 # docker-compose and debootstrap, start dockerd and build local images). Its last line is JSON.

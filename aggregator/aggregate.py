@@ -51,7 +51,11 @@ def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
     for label in labels:
         for domain in [*domains, OVERALL]:
             group = groups.get((label, domain), [])
-            in_common = [t for t in group if (t.story_id, t.turn) in common]
+            # Only answers are scored: a model that answered nothing has no score (None,
+            # reported as such), never 0 over the others' questions.
+            in_common = [
+                t for t in group if t.answer is not None and (t.story_id, t.turn) in common
+            ]
             answered = sum(t.answer is not None for t in group)
             failed = sum(t.answer is None and t.error is not None for t in group)
             scores.append(
@@ -62,11 +66,18 @@ def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
                     answered=answered,
                     failed=failed,
                     scored=len(in_common),
-                    em=_mean_percent([t.em or 0.0 for t in in_common]),
-                    f1=_mean_percent([t.f1 or 0.0 for t in in_common]),
+                    em=_mean_percent([_score(t.em) for t in in_common]),
+                    f1=_mean_percent([_score(t.f1) for t in in_common]),
                 )
             )
     return scores
+
+
+def _score(value: float | None) -> float:
+    """An answer's score; every answer has one (aggregator/scored.py scores each text)."""
+    if value is None:
+        raise ValueError("an answered question without a score")
+    return value
 
 
 def _mean_percent(values: Sequence[float]) -> float | None:

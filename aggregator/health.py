@@ -44,8 +44,12 @@ _NETWORK = (
     (("apitimeouterror", "timed out", "timeout"), "API not answering (timeout)"),
     (("host unreachable", "network is unreachable"), "API unreachable (host unreachable)"),
     (("connection reset",), "API unreachable (connection reset)"),
+    (("connection cut mid-response",), "API cutting responses short (connection cut)"),
     (("apiconnectionerror", "connection error"), "API unreachable (connection error)"),
-    (("emptyanswererror", "empty answer"), "empty answers"),
+    # Answered 200, but no chat completion in it, or the content filter withheld the answer
+    # (workers/answer_body.py): the endpoint's failures, never the model's answers.
+    (("invalidresponseerror",), "API answering 200 without a chat completion"),
+    (("contentfilterederror",), "answers withheld by the content filter"),
 )  # fmt: skip
 
 

@@ -159,7 +159,13 @@ def _left_out(summary: Summary) -> list[str]:
     lines = []
     for label, m in summary.models.items():
         s = m.overall
-        if s.questions > s.scored:
+        if s.questions and not s.answered:
+            # Failures are never scored: a model that answered nothing has no score, not 0.
+            lines.append(
+                f"{label}: no score: none of its {s.questions} questions answered "
+                f"({s.failed} failed)"
+            )
+        elif s.questions > s.scored:
             lines.append(
                 f"{label}: {s.questions - s.scored} of {s.questions} questions left out "
                 f"of the scores ({s.failed} failed, not scored as wrong)"

@@ -80,11 +80,13 @@ def counted_scores(session: Session, run_id: int, labels: Sequence[str]) -> list
     scored = _scored_per_source(session, run_id, labels)
     scores: list[DomainScore] = []
     for label in labels:
+        # A model that answered nothing has nothing scored (aggregate.compute_scores).
+        answers_any = any(answered.get((label, source), 0) for source in questions)
         rows = [
             DomainScore(
                 label, source, int(n), answered.get((label, source), 0),
                 failed.get((label, source), 0) + lost.get((label, source), 0),
-                scored.get(source, 0), None, None,
+                scored.get(source, 0) if answers_any else 0, None, None,
             )
             for source, n in sorted(questions.items())
         ]  # fmt: skip

@@ -32,8 +32,12 @@ DEMO_MODELS: dict[str, str] = {"base": SIM_BASE, "finetuned": SIM_FINETUNED}
 
 _DEFAULT_CONTEXT_LENGTH = 8192
 
-# Order matters: one uniform draw walks these cumulative probabilities.
-FAULT_KINDS: tuple[str, ...] = ("429", "503", "500", "timeout", "malformed", "empty", "reset")
+# Order matters: one uniform draw walks these cumulative probabilities. Every kind is the
+# endpoint's failure, never the model's answer (a model's own empty answer, which is scored,
+# is `empty_answer_rate`).
+FAULT_KINDS: tuple[str, ...] = (
+    "429", "503", "500", "timeout", "malformed", "no_choices", "content_filter", "reset", "cut",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,10 @@ class SimConfig:
     fault_500: float = 0.0
     fault_timeout: float = 0.0  # sleep timeout_s, then answer normally
     fault_malformed: float = 0.0  # 200 with a body that is not JSON
-    fault_empty: float = 0.0  # 200 with message.content == ""
+    fault_no_choices: float = 0.0  # 200 with "choices": []
+    fault_content_filter: float = 0.0  # 200, finish_reason "content_filter", content ""
     fault_reset: float = 0.0  # close the connection without answering
+    fault_cut: float = 0.0  # status line, headers and half the body, then close
     timeout_s: float = 30.0
     seed: int = 0  # seeds fault injection and latency sampling
     # One limit for every model (each counted separately), or a limit per model name
@@ -125,8 +131,10 @@ class SimConfig:
             "500": self.fault_500,
             "timeout": self.fault_timeout,
             "malformed": self.fault_malformed,
-            "empty": self.fault_empty,
+            "no_choices": self.fault_no_choices,
+            "content_filter": self.fault_content_filter,
             "reset": self.fault_reset,
+            "cut": self.fault_cut,
         }
 
     def context_lengths(self) -> dict[str, int]:

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evalfleet.simulator import protocol
@@ -57,6 +57,9 @@ class SimResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    # The "cut" fault: send only this many bytes of the body (Content-Length says all of
+    # them), then close the connection.
+    cut_at: int | None = None
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> SimResponse:
@@ -81,7 +84,8 @@ class SimHandler:
     """The endpoints of one simulator; thread-safe, shared by every connection's thread.
 
     `handle` returns None when the simulator hangs up without answering (the "reset"
-    fault, or `stop()` during a simulated wait): the transport closes the connection.
+    fault, or `stop()` during a simulated wait): the transport closes the connection. A
+    response with `cut_at` (the "cut" fault) is closed after that many bytes of its body.
     """
 
     def __init__(self, config: SimConfig, batch: Any = None) -> None:
@@ -211,8 +215,6 @@ class SimHandler:
         content = style_answer(
             content, conversation.story, request.model, request.messages, self.config
         )
-        if fault == "empty":
-            content = ""
         # The tokens take their time once the reply is known: a long answer comes slower.
         per_token_ms = self.config.latency_ms_per_token
         if not self._sleep(generation_s(content, request.max_tokens, per_token_ms)):
@@ -221,10 +223,17 @@ class SimHandler:
         if request.max_tokens is not None and approx_tokens(content) > request.max_tokens:
             content = " ".join(content.split()[: request.max_tokens])
             finish_reason = "length"
+        if fault == "content_filter":
+            content, finish_reason = "", "content_filter"
         completion = protocol.completion_body(
             request.model, content, tokens_in, approx_tokens(content), finish_reason
         )
-        return json_response(200, completion, rate_headers)
+        if fault == "no_choices":
+            completion["choices"] = []
+        response = json_response(200, completion, rate_headers)
+        if fault == "cut":
+            return replace(response, cut_at=len(response.body) // 2)
+        return response
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, waking early on stop(); False (hang up) if stopping."""

@@ -120,6 +120,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
+        if response.cut_at is not None:
+            # The "cut" fault: part of the body, then the connection closes under the client.
+            self.wfile.write(response.body[: response.cut_at])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(response.body)
 
 

@@ -12,7 +12,7 @@ import httpx
 import together
 
 from evalfleet.schema.settings import Settings
-from evalfleet.workers.errors import EmptyAnswerError
+from evalfleet.workers.answer_body import read_answer, read_json
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,15 @@ def complete(
     max_tokens: int,
     seed: int | None,
 ) -> Completion:
-    """Ask once (the SDK retries 408/409/429/5xx itself); an empty answer is an error.
+    """Ask once (the SDK retries 408/409/429/5xx itself); the answer as read_answer reads it
+    (an empty answer is the model's; a body that is no chat completion raises).
 
     The SDK's own create() sends the request (its URL, key, retries and error types), but
     the messages go in `extra_body`, which it sends as given, and the raw response's JSON
-    is read for the four fields used here: the per-message type transform of the request
-    and the typed model of the response cost a third of the SDK's CPU per request, on the
-    path bench/throughput.py finds CPU-bound. The wire is the same as create(messages=...)
-    sends (tests/unit/workers/test_api.py)."""
+    is read for the four fields used here (workers/answer_body.py): the per-message type
+    transform of the request and the typed model of the response cost a third of the SDK's
+    CPU per request, on the path bench/throughput.py finds CPU-bound. The wire is the same
+    as create(messages=...) sends (tests/unit/workers/test_api.py)."""
     started = time.perf_counter()
     raw = client.chat.completions.with_raw_response.create(
         model=model,
@@ -72,36 +73,26 @@ def complete(
         seed=seed if seed is not None else together.omit,
     )
     latency_ms = (time.perf_counter() - started) * 1000
-    data = raw.http_response.json()  # not JSON: a ValueError, retried as a transient failure
-    return completion_from_body(data, model, latency_ms, limit_rpm(raw.headers))
+    return completion_from_body(
+        read_json(raw.http_response, model), model, latency_ms, limit_rpm(raw.headers)
+    )
 
 
 def completion_from_body(
     data: object, model: str, latency_ms: float, stated_rpm: float | None = None
 ) -> Completion:
-    """A chat-completion response body's four fields used here (a synchronous response, or
-    one line of a batch's output file); an empty answer is an EmptyAnswerError."""
-    choices = data.get("choices") if isinstance(data, dict) else None
-    choice = choices[0] if isinstance(choices, list) and choices else {}
-    message = choice.get("message") if isinstance(choice, dict) else None
-    text = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        raise EmptyAnswerError(f"model {model} returned an empty answer")
-    usage = data.get("usage") if isinstance(data, dict) else None
-    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    """A chat-completion response body as the answer it holds (a synchronous response, or
+    one line of a batch's output file); InvalidResponseError / ContentFilteredError if it
+    holds none (workers/answer_body.py)."""
+    answer = read_answer(data, model)
     return Completion(
-        text=text.strip(),
-        finish_reason=reason if isinstance(reason, str) else None,
-        prompt_tokens=_count(usage, "prompt_tokens"),
-        completion_tokens=_count(usage, "completion_tokens"),
+        text=answer.text,
+        finish_reason=answer.finish_reason,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
         latency_ms=latency_ms,
         limit_rpm=stated_rpm,
     )
-
-
-def _count(usage: object, name: str) -> int | None:
-    value = usage.get(name) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def header_number(headers: httpx.Headers | None, name: str) -> float | None:

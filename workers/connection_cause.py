@@ -13,12 +13,15 @@ REFUSED = "connection refused"
 DNS_FAILED = "DNS lookup failed"
 TIMEOUT = "timeout"
 RESET = "connection reset"
+CUT = "connection cut mid-response"  # status line and headers came, the body did not end
 UNREACHABLE = "host unreachable"
 
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH}
 # httpx's ReadTimeout, ConnectTimeout..., together's APITimeoutError: named, not imported,
 # so that this module needs nothing beyond the standard library.
 _TIMEOUT_NAMES = ("Timeout", "TimeoutError")
+# httpx's RemoteProtocolError when the server closes before the Content-Length is read.
+_CUT_PHRASES = ("incomplete message body", "complete message body", "incompleteread")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -48,6 +51,10 @@ def connection_cause(exc: BaseException) -> str | None:
             return TIMEOUT
         if isinstance(link, ConnectionResetError):
             return RESET
+        if type(link).__name__ == "RemoteProtocolError" and any(
+            phrase in str(link).lower() for phrase in _CUT_PHRASES
+        ):
+            return CUT
         if isinstance(link, OSError) and link.errno in _UNREACHABLE_ERRNOS:
             return UNREACHABLE
     return None

@@ -11,16 +11,24 @@ from evalfleet.schema.settings import Settings
 from evalfleet.workers.connection_cause import connection_cause
 
 
-class EmptyAnswerError(Exception):
-    """The API answered 200 with no content; retried like a transient failure."""
+class InvalidResponseError(Exception):
+    """A 200 whose body is no chat completion: not JSON, no `choices`, no message. The
+    endpoint (or a proxy before it) failed, not the model: TRANSIENT, never scored
+    (docs/architecture.md, "Retry policy")."""
+
+
+class ContentFilteredError(Exception):
+    """The endpoint's content filter withheld the answer (finish_reason `content_filter`).
+    Asking again gets the same refusal, so it is FAIL_TURN: the turn fails with this reason
+    and is never scored (docs/architecture.md, "Retry policy")."""
 
 
 class Decision(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429: back off, retry later
-    TRANSIENT = "transient"  # 5xx, timeout, connection, malformed body: retry later
+    TRANSIENT = "transient"  # 5xx, timeout, connection (cut too), invalid body: retry later
     STOP_RUN = "stop_run"  # 401/403: configuration error, nothing will work
     FAIL_MODEL = "fail_model"  # 404: unknown model, every item of that model fails
-    FAIL_TURN = "fail_turn"  # 400/422: this request is bad (e.g. story over the context)
+    FAIL_TURN = "fail_turn"  # 400/422, content filter: this request fails for good
 
 
 def classify(exc: BaseException) -> Decision:
@@ -30,12 +38,17 @@ def classify(exc: BaseException) -> Decision:
         return Decision.STOP_RUN
     if isinstance(exc, together.NotFoundError):
         return Decision.FAIL_MODEL
-    if isinstance(exc, together.BadRequestError | together.UnprocessableEntityError):
+    if isinstance(
+        exc, together.BadRequestError | together.UnprocessableEntityError | ContentFilteredError
+    ):
         return Decision.FAIL_TURN
     if isinstance(exc, together.APIStatusError):
         return classify_status(exc.status_code)
-    # Connection errors, timeouts, a body that is not valid JSON, an empty answer, and
-    # anything unforeseen: retried, and reported with its error if it never clears.
+    if isinstance(exc, InvalidResponseError):
+        return Decision.TRANSIENT  # a gateway's glitch clears; if not, the item fails with it
+    # Connection errors (refused, reset, cut mid-body), timeouts, and anything unforeseen:
+    # retried, and reported with its error if it never clears. An empty answer is no error:
+    # it is the model's (workers/answer_body.py).
     return Decision.TRANSIENT
 
 

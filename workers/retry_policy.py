@@ -5,7 +5,8 @@ layer reads its count and delay from here.
 1. The `together` SDK: 408, 409, 429, 5xx, ``api_max_retries`` times (default 0, off: so
    every request passes the cluster-wide rate limiter and is counted).
 2. One request (``requesting.ask``): RATE_LIMITED (429) and TRANSIENT (5xx, timeout,
-   connection, malformed or empty body), ``request_attempts`` attempts in all (4). After a
+   connection, a cut mid-body too, and InvalidResponseError: a 200 that is no chat
+   completion), ``request_attempts`` attempts in all (4). After a
    429 the limiter holds the whole cluster past retry-after / x-ratelimit-reset; otherwise
    ``request_delay``: 0.5-1 s, doubling, at most 30 s.
 3. One item (the Celery retry in ``tasks.answer_item``): what is still RATE_LIMITED or
@@ -21,7 +22,11 @@ layer reads its count and delay from here.
    (a poison message, OOM, kill -9; Celery redelivers it, task_reject_on_worker_lost), up to
    ``max_attempts`` deliveries (8), then the item fails.
 5. Nobody: STOP_RUN (401/403: the run stops), FAIL_MODEL (404: the model's items fail),
-   FAIL_TURN (400/422: the turn's error is stored as its answer row).
+   FAIL_TURN (400/422, and ContentFilteredError: the same request is filtered again; the
+   turn's error is stored as its answer row, never scored).
+
+A 200 with empty or blank content and a normal finish is no failure at all: it is the
+model's answer, scored (workers/answer_body.py).
 """
 
 from __future__ import annotations

@@ -53,6 +53,16 @@ from evalfleet.cli.options import stderr
 @click.option("--fault-503", type=float, default=0.0)
 @click.option("--fault-500", type=float, default=0.0)
 @click.option("--fault-timeout", type=float, default=0.0, help="Share answered after --timeout-s.")
+@click.option("--fault-malformed", type=float, default=0.0, help="Share answered 200, not JSON.")
+@click.option("--fault-no-choices", type=float, default=0.0, help='Share answered "choices": [].')
+@click.option(
+    "--fault-content-filter",
+    type=float,
+    default=0.0,
+    help="Share withheld: finish_reason content_filter, empty content.",
+)
+@click.option("--fault-reset", type=float, default=0.0, help="Share hung up without an answer.")
+@click.option("--fault-cut", type=float, default=0.0, help="Share closed halfway through the body.")
 @click.option("--timeout-s", type=float, default=30.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds faults and latency.")
 @click.option("--api-key", default=None, help="Require this bearer key (401 otherwise).")
@@ -67,13 +77,14 @@ from evalfleet.cli.options import stderr
 def sim(
     host: str, port: int, latency_ms: float, latency_distribution: str, rpm: int | None,
     latency_ms_per_token: float, empty_answer_rate: float, long_answer_rate: float,
-    unicode_answer_rate: float,
-    fault_429: float, fault_503: float, fault_500: float, fault_timeout: float,
-    timeout_s: float, seed: int, api_key: str | None, batch_delay_s: float,
-    batch_error_share: float,
+    unicode_answer_rate: float, timeout_s: float, seed: int, api_key: str | None,
+    batch_delay_s: float, batch_error_share: float, **faults: float,
 ) -> None:  # fmt: skip
     """Serve POST /v1/chat/completions and GET /v1/models like the Together API. Also its
-    /v1/files and /v1/batches, for batch mode."""
+    /v1/files and /v1/batches, for batch mode.
+
+    Every --fault-* is a share of requests, 0..1, that fail that way (the endpoint's
+    failures; the model's own empty answers are --empty-answer-rate)."""
     from evalfleet.simulator.batches import BatchSimConfig
     from evalfleet.simulator.config import SimConfig
     from evalfleet.simulator.server import SimServer
@@ -84,8 +95,8 @@ def sim(
             latency_distribution=latency_distribution,  # type: ignore[arg-type]
             latency_ms_per_token=latency_ms_per_token, empty_answer_rate=empty_answer_rate,
             long_answer_rate=long_answer_rate, unicode_answer_rate=unicode_answer_rate,
-            rpm_per_model=rpm, fault_429=fault_429, fault_503=fault_503, fault_500=fault_500,
-            fault_timeout=fault_timeout, timeout_s=timeout_s, seed=seed, required_api_key=api_key,
+            rpm_per_model=rpm, timeout_s=timeout_s, seed=seed, required_api_key=api_key,
+            **faults,  # type: ignore[arg-type]  # only fault_* keys: click passes them
         )  # fmt: skip
         batch = BatchSimConfig(batch_delay_s, batch_error_share, seed=seed)
     except ValueError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from fleet import RunWatcher
 
 from evalfleet.embedded import EmbeddedRedis
 from evalfleet.scratch_database import fresh_database
@@ -85,3 +86,11 @@ def postgres_url(postgres_admin: str) -> Iterator[str]:
 def queue_name() -> str:
     """Each test its own Celery queue, so tests sharing one Redis never take each other's tasks."""
     return f"evalfleet-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def watcher(postgres_url: str) -> Iterator[RunWatcher]:
+    """Reads the test's run from its fresh database."""
+    watch = RunWatcher(postgres_url)
+    yield watch
+    watch.close()

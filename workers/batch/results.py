@@ -8,7 +8,13 @@ import logging
 from dataclasses import dataclass
 
 from evalfleet.workers.api import Completion, completion_from_body
-from evalfleet.workers.errors import Decision, EmptyAnswerError, classify_status
+from evalfleet.workers.errors import (
+    ContentFilteredError,
+    Decision,
+    InvalidResponseError,
+    classify,
+    classify_status,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +65,8 @@ def line_outcome(line: dict[str, object], model: str) -> LineOutcome:
     body = response.get("body", line.get("body"))
     try:
         return LineOutcome(completion_from_body(body, model, latency_ms=0.0))
-    except EmptyAnswerError as exc:  # retried, as a synchronous empty answer is
-        return LineOutcome(None, LineFailure(Decision.TRANSIENT, f"EmptyAnswerError: {exc}"))
+    except (InvalidResponseError, ContentFilteredError) as exc:  # as a synchronous body is
+        return LineOutcome(None, LineFailure(classify(exc), f"{type(exc).__name__}: {exc}"))
 
 
 def _failure(error: object, status: int | None) -> LineFailure:

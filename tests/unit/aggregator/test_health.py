@@ -35,7 +35,12 @@ REFUSED = "APIConnectionError: Connection error. (connection refused)"
         ("RateLimitError (429): Error code: 429 - {'error': 'slow down'}", "rate limited (429)"),
         ("InternalServerError (503): Error code: 503 - upstream connection error",
          "API answering HTTP 503"),
-        ("EmptyAnswerError: model m returned an empty answer", "empty answers"),
+        ("APIConnectionError: Connection error. (connection cut mid-response)",
+         "API cutting responses short (connection cut)"),
+        ("InvalidResponseError: model m: the response has no choices",
+         "API answering 200 without a chat completion"),
+        ("ContentFilteredError: model m: the endpoint's content filter withheld it",
+         "answers withheld by the content filter"),
         ("ValueError: Expecting value: line 1 column 1", "failing (ValueError)"),
     ],
 )  # fmt: skip

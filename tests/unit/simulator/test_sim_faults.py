@@ -110,12 +110,6 @@ def test_503_uses_togethers_overloaded_error_body() -> None:
     assert reply.json()["error"]["message"].startswith("The server is overloaded")
 
 
-def test_empty_fault_answers_200_with_empty_content() -> None:
-    with SimServer(SimConfig(fault_empty=1.0)) as sim:
-        reply = client(sim).chat.completions.create(model=MODEL, messages=MESSAGES)
-    assert reply.choices[0].message is not None and reply.choices[0].message.content == ""
-
-
 def test_timeout_fault_answers_only_after_the_timeout() -> None:
     # Given a timeout fault of 2 s on every request
     with SimServer(SimConfig(fault_timeout=1.0, timeout_s=2.0)) as sim:

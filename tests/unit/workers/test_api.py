@@ -9,7 +9,7 @@ import pytest
 import together
 
 from evalfleet.workers.api import complete
-from evalfleet.workers.errors import Decision, EmptyAnswerError, classify
+from evalfleet.workers.errors import Decision, InvalidResponseError, classify
 
 MESSAGES = [
     {"role": "system", "content": "Answer from the story.\n\nOnce upon a time…"},
@@ -84,12 +84,14 @@ def test_no_seed_sends_no_seed_field() -> None:
     assert "seed" not in json.loads(sent[0].content)
 
 
-def test_a_blank_answer_is_an_error() -> None:
+def test_a_blank_answer_with_finish_reason_stop_is_the_models_empty_answer() -> None:
+    # Given a model that answers only white space and stops
     sent: list[httpx.Request] = []
-    with pytest.raises(EmptyAnswerError, match="org/model"):
-        complete(
-            client_seeing(sent, "  \n", "http://127.0.0.1:9"), "org/model", MESSAGES, 0, 8, None
-        )
+    client = client_seeing(sent, "  \n", "http://127.0.0.1:9")
+    # When complete() asks / Then that is its answer: nothing, to be scored
+    completion = complete(client, "org/model", MESSAGES, 0, 8, None)
+    assert (completion.text, completion.finish_reason) == ("", "stop")
+    assert (completion.prompt_tokens, completion.completion_tokens) == (11, 2)
 
 
 def client_answering(content: bytes) -> together.Together:
@@ -112,7 +114,7 @@ def test_a_200_that_is_not_a_chat_completion_is_a_transient_failure(body: bytes)
     # Given a server answering 200 with a body that holds no answer
     client = client_answering(body)
     # When complete() asks, then it raises, and the failure is retried later
-    with pytest.raises((EmptyAnswerError, ValueError)) as raised:
+    with pytest.raises(InvalidResponseError, match="org/model") as raised:
         complete(client, "org/model", MESSAGES, 0, 8, None)
     assert classify(raised.value) is Decision.TRANSIENT
 

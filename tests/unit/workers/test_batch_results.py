@@ -49,11 +49,17 @@ def test_error_lines_are_classified_by_their_status() -> None:
     assert busy is not None and busy.reason == "batch error (503): overloaded"
 
 
-def test_an_empty_answer_is_retried_like_a_synchronous_one() -> None:
-    outcomes = read_outcomes(jsonl(answer("a", "  ")), b"", "org/m")
-    failure = outcomes["a"].failure
+def test_an_empty_answer_is_the_models_answer_like_a_synchronous_one() -> None:
+    # A blank answer with finish_reason stop is the model's: stored "" and scored
+    completion = read_outcomes(jsonl(answer("a", "  ")), b"", "org/m")["a"].completion
+    assert completion is not None and completion.text == ""
+
+
+def test_a_line_whose_body_is_no_chat_completion_is_retried_like_a_synchronous_one() -> None:
+    line = {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}}}
+    failure = read_outcomes(jsonl(line), b"", "org/m")["a"].failure
     assert failure is not None and failure.decision is Decision.TRANSIENT
-    assert "empty answer" in failure.reason
+    assert "InvalidResponseError" in failure.reason and "no choices" in failure.reason
 
 
 def test_an_output_line_with_an_error_status_is_a_failure() -> None:
