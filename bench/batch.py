@@ -1,5 +1,5 @@
 """Batch mode against the synchronous path on the same work (docs/architecture.md, D10 and
-"Benchmarks").
+bench/README.md).
 
     .venv/bin/python bench/batch.py [--stories 40] [--turns 10] [--workers 2]
                                     [--batch-delay-s 2] [--max-requests 200]

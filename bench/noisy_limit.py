@@ -1,5 +1,5 @@
 """The adaptive limiter against a limit it is not told, with and without random 429s
-(docs/architecture.md, "Rate limiter" and "Benchmarks").
+(docs/architecture.md, "Rate limiter"; bench/README.md).
 
     .venv/bin/python bench/noisy_limit.py [--seconds 75] [--noise 0.1] [--initial-rpm N]
                                           [--noise-retry-after S]

@@ -10,7 +10,7 @@ machine's Redis. SQLAlchemy's engine events count, while the items are answered:
 transactions begun, commits and statements (an executemany counts once). Run it with
 another checkout's interpreter (its own .venv, installed from that checkout) to measure that
 code: only the task, `create_run` and the settings are used. Prints one JSON object as the
-last line (docs/architecture.md, "Benchmarks").
+last line (bench/README.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ create_run, then one synthetic answer per (model, question) (the first reference
 the story, deterministic), items done. Both versions' code run as `python -m evalfleet` from
 their own import path (a tree of links laid out as the package installs, the --before commit
 unpacked with `git archive`), on the same database, alternating run by run, each figure the
-median of --repeats (the machine is shared: docs/architecture.md, "Benchmarks"):
+median of --repeats (the machine is shared: bench/README.md):
 
 - aggregation: `aggregate_run` of each version (this one also stores the analysis);
 - `status` of the done run (`status_done_s`; `status_s` is this version's), and of the same

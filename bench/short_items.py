@@ -3,7 +3,7 @@ about 5 independent questions) over that on CoQA-shaped items (a story and 15 tu
 
     .venv/bin/python bench/short_items.py [--paragraphs 300] [--stories 100] [--rounds 2]
 
-The same pipeline for both (docs/architecture.md, "Benchmarks"): real worker processes
+The same pipeline for both (bench/README.md): real worker processes
 (2 x --concurrency 32), the machine's Redis and a fresh PostgreSQL database, `evalfleet sim`
 without latency, requests unlimited, no cache. Short: the first --paragraphs paragraphs of
 the SQuAD v1.1 dev set (../shared/data/squad); long: --stories stories of 15 turns cycled

@@ -7,7 +7,7 @@ Real worker processes (`evalfleet worker`), the machine's Redis (a unique EVALFL
 per part) and PostgreSQL (a fresh database per part), the simulator as an `evalfleet sim`
 subprocess (its CPU does not share this process' GIL). Workers are started and warmed up by
 a small run first; then a run is submitted with `evalfleet run --no-wait` and its database
-polled until its state is `done` (docs/architecture.md, "Benchmarks"). The parts, in
+polled until its state is `done` (bench/README.md). The parts, in
 parts.py:
 
 - efficiency: 50 stories x 15 turns x 2 models (gold, --no-cache), 2 workers x --concurrency
