@@ -9,6 +9,7 @@ from celery import Celery
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.aggregator.health import troubled_models
@@ -48,14 +49,23 @@ def wait_for_run(
     health = HealthReporter(console)
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("answers", total=total, run_id=run_id, state="running")
+        outage = DatabaseOutage(console)
         while True:
             on_tick()
-            with sessions() as session:
-                state = session.scalar(select(Run.state).where(Run.id == run_id)) or ""
-                done = session.scalar(
-                    select(func.count()).select_from(Answer).where(Answer.run_id == run_id)
-                )
-                health.check(session, run_id, state)
+            try:
+                with sessions() as session:
+                    state = session.scalar(select(Run.state).where(Run.id == run_id)) or ""
+                    done = session.scalar(
+                        select(func.count()).select_from(Answer).where(Answer.run_id == run_id)
+                    )
+                    health.check(session, run_id, state)
+            except OperationalError as exc:
+                # A database restart or a network cut: the run goes on in the workers
+                # (D1: SQL holds it), so wait for the database instead of dying.
+                outage.lost(exc)
+                time.sleep(POLL_S)
+                continue
+            outage.back()
             progress.update(task, completed=int(done or 0), state=state)
             if state in FINAL_STATES:
                 return state
@@ -64,6 +74,25 @@ def wait_for_run(
                 recover_aggregation(celery, sessions, run_id)
                 next_recovery = time.monotonic() + RECOVERY_EVERY_S
             time.sleep(POLL_S)
+
+
+class DatabaseOutage:
+    """Says once when the database stops answering the wait, and once when it is back."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.down = False
+
+    def lost(self, exc: OperationalError) -> None:
+        if not self.down:
+            cause = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            self.console.print(f"database unreachable ({cause}); waiting for it")
+            self.down = True
+
+    def back(self) -> None:
+        if self.down:
+            self.console.print("database back; the run goes on")
+            self.down = False
 
 
 class HealthReporter:
