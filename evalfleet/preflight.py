@@ -5,7 +5,8 @@ of a run that sits at 0% while its workers retry.
 One GET /v1/models through the official client (its URL, key and error types; D8): it
 proves the URL answers, the key is accepted, and lists the models. A model missing from the
 list (a Together fine-tune on a dedicated endpoint is not listed) is asked once with
-max_tokens=1: only a 404 fails it. Short timeouts, no retries: a few seconds at most."""
+max_tokens=1: only a 404 fails it; one that answers is noted with the close names listed.
+Short timeouts, no retries: a few seconds at most."""
 
 from __future__ import annotations
 
@@ -89,6 +90,10 @@ def _check(
             unknown.append(_unknown_model(", ".join(named_by), name, listed))
         elif verdict:
             notes.append(verdict)
+        elif listed:
+            # Answered, yet not listed: a dedicated endpoint's fine-tune, or a typo that a
+            # server answering any name with its default model (llama.cpp does) let through.
+            notes.append(_unlisted_but_answered(name, listed))
     if unknown:
         raise PreflightError(f"the API at {url} does not know " + "; ".join(unknown))
     return PreflightResult(url, None if listed is None else len(listed), tuple(notes))
@@ -139,6 +144,15 @@ def _unreachable(url: str, exc: BaseException, timeout_s: float, settings: Setti
         return f"cannot reach the API at {url}: {DNS_FAILED} for {host}; check TOGETHER_BASE_URL"
     root = cause or redact(" ".join(str(exc.__cause__ or exc).split()), settings)[:200]
     return f"cannot reach the API at {url}: {root}; check TOGETHER_BASE_URL"
+
+
+def _unlisted_but_answered(name: str, listed: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(listed), n=CLOSE_NAMES, cutoff=0.6)
+    nearby = f" (close names it lists: {', '.join(close)})" if close else ""
+    return (
+        f"model {name} is not in the endpoint's model list{nearby} but answered a 1-token "
+        "request; going on (some servers answer any name with their default model)"
+    )
 
 
 def _unknown_model(label: str, name: str, listed: set[str] | None) -> str:

@@ -51,10 +51,25 @@ def check(handle: Handler) -> tuple[int | None, tuple[str, ...]]:
 
 def test_a_model_absent_from_the_list_that_answers_passes() -> None:
     handle, sent = endpoint(httpx.Response(200, json=LISTED), httpx.Response(200, json=reply()))
-    assert check(handle) == (1, ())
+    listed, notes = check(handle)
+    # Then it goes on, saying the model is not listed (a typo a server answering any name
+    # with its default model would let through, as llama.cpp's does)
+    assert listed == 1 and len(notes) == 1
+    assert f"model {MODELS['finetuned']} is not in the endpoint's model list" in notes[0]
     chat = [json.loads(r.content) for r in sent if r.url.path == "/v1/chat/completions"]
     assert chat == [{"model": MODELS["finetuned"], "max_tokens": 1,
                      "messages": [{"role": "user", "content": "Say OK."}]}]  # fmt: skip
+
+
+def test_a_near_miss_of_a_listed_name_that_answers_is_noted_with_the_close_name() -> None:
+    handle, _ = endpoint(httpx.Response(200, json=LISTED), httpx.Response(200, json=reply()))
+    client = together.Together(
+        api_key="test-key", base_url=URL, max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handle)),
+    )  # fmt: skip
+    typo = {"base": "meta-llama/Llama-3-8b-chat-hf", "finetuned": "meta-llama/Llama-3-8b-chat"}
+    notes = check_endpoint(Settings(), URL, typo, client=client).notes
+    assert notes and "close names it lists: meta-llama/Llama-3-8b-chat-hf" in notes[0]
 
 
 def test_a_model_absent_from_the_list_that_answers_404_is_refused() -> None:
