@@ -186,4 +186,6 @@ def store_batch(
 
 
 def _lines(session: Session, snap: Snapshot) -> list[BatchLine]:
-    return open_lines(session, snap.run_id, snap.label, snap.config, only=snap.custom_ids)
+    return open_lines(
+        session, snap.run_id, snap.label, snap.config, only=snap.custom_ids, closed_too=True
+    )

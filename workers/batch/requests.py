@@ -22,14 +22,21 @@ def open_lines(
     label: str,
     config: RunConfig,
     only: Collection[str] | None = None,
+    closed_too: bool = False,
 ) -> list[BatchLine]:
     """Lines for the unanswered questions of `label`'s open items (only those named in
-    `only`, when given), in item and turn order."""
+    `only`, when given), in item and turn order. `closed_too`, for a finished batch's own
+    lines: whatever their item's state, so an item failed meanwhile by another batch's
+    exhausted lines keeps the answers this batch brought, as a synchronous item keeps the
+    turns it answered before failing."""
     model = config.models[label]
+    which = [Item.run_id == run_id, Item.model_label == label]
+    if not closed_too:
+        which.append(Item.state.in_(OPEN_ITEM_STATES))
     items = session.execute(
         select(Item.id, Item.story_id, Story.text)
         .join(Story, Story.id == Item.story_id)
-        .where(Item.run_id == run_id, Item.model_label == label, Item.state.in_(OPEN_ITEM_STATES))
+        .where(*which)
         .order_by(Item.id)
     ).all()
     story_ids = [story_id for _, story_id, _ in items]

@@ -4,6 +4,7 @@ batch is stored once however often it is polled."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from unit.schema.test_lifecycle import STORIES
 from evalfleet.producer.create_run import create_run
 from evalfleet.schema import lifecycle
 from evalfleet.schema.db import make_engine, session_scope
-from evalfleet.schema.models import Answer, Batch, Item, Run
+from evalfleet.schema.models import Answer, Batch, Item, ItemState, Run
 from evalfleet.schema.payloads import RunConfig
 from evalfleet.schema.settings import Settings
 from evalfleet.simulator.batches import BatchSimConfig
@@ -168,3 +169,36 @@ def test_a_batch_the_provider_lost_is_asked_again_in_a_new_batch(
         )
     assert lost.provider_status is not None and lost.provider_status.startswith("lost: ")
     assert answered == 2
+
+
+@pytest.mark.parametrize("sim", [BatchSimConfig(completion_delay_s=0.3)], indirect=True)
+def test_an_answer_a_batch_brings_for_an_item_failed_meanwhile_is_stored(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    # Given an item whose questions went in two batches, one question each
+    url, sessions = database(tmp_path)
+    config = RunConfig(models={"base": DEMO_MODELS["base"]}, base_url=sim.base_url)
+    two_turns = {
+        "s0": ("wikipedia", "Tom had a black cat.", [("Who?", "Tom"), ("Color?", "black")])
+    }
+    run_id = create_run(sessions, tiny_dataset(two_turns), config)
+    with session_scope(sessions) as session:
+        lines = open_lines(session, run_id, "base", config)
+        _first, second = record_parts(session, run_id, "base", lines, Limits(1, 10**6), 1, "p")
+        item = lines[0].item_id
+        assert lines[1].item_id == item
+        lifecycle.hold_for_batch(session, [item])
+    settings = Settings(EVALFLEET_DATABASE_URL=url, EVALFLEET_TASK_MAX_RETRIES=1)
+    resources = Resources(settings, make_engine(url), sessions, concurrency=2, redis=None)
+    # When the second batch is submitted, the first's question fails for good (its item
+    # fails), and then the second ends
+    assert poll_once(resources, second, "unit").again_in_s is not None  # submitted, running
+    with session_scope(sessions) as session:
+        lifecycle.close_items(session, Item.id == item, ItemState.FAILED, "failed after 2")
+    time.sleep(0.4)
+    poll_to_end(resources, second)
+    # Then the second batch's answer is stored, and the item keeps its failure
+    with sessions() as session:
+        turns = list(session.scalars(select(Answer.turn).where(Answer.text.is_not(None))))
+        state = session.scalar(select(Item.state).where(Item.id == item))
+    assert turns == [lines[1].turn] and state == ItemState.FAILED.value
