@@ -16,6 +16,7 @@ from evalfleet.schema.db import session_scope
 from evalfleet.schema.models import Batch, BatchState, Item, ItemState, Run, RunState, utcnow
 from evalfleet.schema.payloads import RunConfig
 from evalfleet.schema.settings import Settings
+from evalfleet.workers import metrics
 from evalfleet.workers.batch.lines import BatchLine
 from evalfleet.workers.batch.requests import open_lines
 from evalfleet.workers.batch.results import LineFailure, LineOutcome, read_outcomes
@@ -159,7 +160,7 @@ def store_batch(
             session, snap.batch_id, BatchState.DONE, ended, answered, len(lines) - answered, None
         ):
             return []  # another poller stored it: its transaction holds the same outcomes
-        rows.write(session)
+        created = rows.write(session)
         if Decision.STOP_RUN in final:
             lifecycle.stop_run(
                 session, snap.run_id, f"the API refused the key: {final[Decision.STOP_RUN]}"
@@ -178,6 +179,7 @@ def store_batch(
             f"{snap.key}r",
         )  # fmt: skip
         close_answered(session, snap.run_id, [line.item_id for line in lines])
+    metrics.count_answers(created)  # committed: as the group commit counts (workers/metrics.py)
     logger.info(
         "run %s model %s batch %s: %s answered, %s to retry, %s items failed",
         snap.run_id, snap.label, provider_id, answered, len(retry), len(exhausted),

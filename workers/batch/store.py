@@ -49,12 +49,15 @@ class AnswerRows:
         if completion is not None and line.cache_key is not None and not cached:
             self.responses.append(cache.cache_row(line.cache_key, self.model, completion))
 
-    def write(self, session: Session) -> None:
+    def write(self, session: Session) -> list[str]:
+        """Upsert the rows; the model label of each answer row created (for the metrics,
+        counted once the caller's transaction commits)."""
         # Sorted by key, as the group commit does, so concurrent writers lock in one order.
         self.answers.sort(key=lambda row: tuple(row[column] for column in ANSWER_KEY))
         self.responses.sort(key=lambda row: row["key"])
-        upsert(session, Answer.__table__, self.answers, ANSWER_KEY)
+        new = upsert(session, Answer.__table__, self.answers, ANSWER_KEY, returning=["model_label"])
         upsert(session, CachedResponse.__table__, self.responses, ("key",))
+        return [str(row.model_label) for row in new]
 
 
 def close_answered(session: Session, run_id: int, item_ids: Sequence[int]) -> int:
