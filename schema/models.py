@@ -142,6 +142,44 @@ class Answer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class JudgeVerdict(StrEnum):
+    """A judge's grade of one answer against the question, the story and the references."""
+
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    NOT_ATTEMPTED = "not_attempted"  # the answer declines, or says the story does not tell
+
+
+# One judgement per answer and judge: the unique key every judgement write upserts on.
+JUDGEMENT_KEY = ("run_id", "model_label", "story_id", "turn", "sample", "judge")
+
+
+class Judgement(Base):
+    """The judge model's grade of one stored answer (issue 14's judge metric). An answer
+    with EM = 1 is graded correct by the rule (`by_rule`), with no call; `error` is set and
+    `verdict` null when the judge could not grade it, which is never scored as wrong."""
+
+    __tablename__ = "judgements"
+    __table_args__ = (UniqueConstraint(*JUDGEMENT_KEY, name="uq_judgement_answer_judge"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    model_label: Mapped[str] = mapped_column(String(64))  # the judged model's label
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    turn: Mapped[int] = mapped_column(Integer)
+    sample: Mapped[int] = mapped_column(Integer, default=0)  # which of the answer's samples
+    judge: Mapped[str] = mapped_column(Text)  # the judge model's name
+    verdict: Mapped[str | None] = mapped_column(String(16), default=None)  # a JudgeVerdict
+    reason: Mapped[str | None] = mapped_column(Text, default=None)  # the judge's one line
+    by_rule: Mapped[bool] = mapped_column(Boolean, default=False)  # EM = 1: no call made
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class CachedResponse(Base):
     """A response kept by the hash of everything that determines it: base URL, model,
     messages and generation parameters; a second identical run pays nothing."""

@@ -28,6 +28,18 @@ class HistoryMode(StrEnum):
     NONE = "none"  # the current question alone
 
 
+# The key of the judge's price in RunConfig.prices; no model of a run may take this label.
+JUDGE_LABEL = "judge"
+
+
+class JudgeConfig(BaseModel):
+    """The model that grades every answer (issue 14's judge metric), on the run's API or
+    another base URL."""
+
+    model: str
+    base_url: str | None = None  # None: the run's base URL
+
+
 class RunConfig(BaseModel):
     """A run's full configuration as stored in `runs.config`. Never holds the API key."""
 
@@ -42,8 +54,9 @@ class RunConfig(BaseModel):
     rpm: float | None = None  # requests per minute per model, cluster-wide; None: adaptive
     tpm: float | None = None  # tokens per minute per model, cluster-wide
     budget_usd: float | None = None  # stop starting items once the run has spent this
-    # $ per million (input, output) tokens by label, fixed when the run is made: in batch
-    # mode the batch prices, which every answer of the run is bought at
+    judge: JudgeConfig | None = None  # None: EM and F1 only
+    # $ per million (input, output) tokens by label (JUDGE_LABEL: the judge's), fixed when
+    # the run is made: in batch mode the batch prices, which every answer is bought at
     prices: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
 
     def generation_params(self) -> dict[str, float | int | None]:

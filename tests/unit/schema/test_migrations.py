@@ -19,7 +19,7 @@ def test_upgrade_creates_every_table_and_is_idempotent(tmp_path: Path) -> None:
     upgrade(url)
     upgrade(url)  # a second upgrade changes nothing and does not fail
     tables = set(inspect(make_engine(url)).get_table_names())
-    assert {"runs", "stories", "questions", "items", "answers", "results"} <= tables
+    assert {"runs", "stories", "questions", "items", "answers", "results", "judgements"} <= tables
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:
