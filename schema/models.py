@@ -250,6 +250,8 @@ class Result(Base):
     scored: Mapped[int] = mapped_column(Integer)  # answered by every model of the run
     em: Mapped[float | None] = mapped_column(Float, default=None)
     f1: Mapped[float | None] = mapped_column(Float, default=None)
+    # The judge's accuracy (share graded correct, 0-100); None: the run has no judge.
+    judge: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class StoredAnalysis(Base):

@@ -1,4 +1,4 @@
-"""judgements: the judge model's grade of each answer
+"""judgements: the judge model's grade of each answer; results.judge, its accuracy
 
 Revision ID: 0004
 Revises: 0003
@@ -49,8 +49,12 @@ def upgrade() -> None:
         ),  # fmt: skip
     )
     op.create_index("ix_judgements_run_id", "judgements", ["run_id"])
+    with op.batch_alter_table("results") as batch:
+        batch.add_column(sa.Column("judge", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("results") as batch:
+        batch.drop_column("judge")
     op.drop_index("ix_judgements_run_id", table_name="judgements")
     op.drop_table("judgements")
