@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from evalfleet.schema.db import make_engine, upsert
 from evalfleet.schema.migrate import alembic_config, upgrade
-from evalfleet.schema.models import Answer, Run, Story
+from evalfleet.schema.models import ANSWER_KEY, Answer, Run, Story
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_an_answer_upserted_twice_is_stored_once_and_keeps_the_first(tmp_path: P
         session.add(story)
         session.flush()
         row = {"run_id": run.id, "model_label": "base", "story_id": story.id, "turn": 1}
-        keys = ("run_id", "model_label", "story_id", "turn")
+        keys = ANSWER_KEY
         # When the same answer arrives twice (a redelivered task)
         upsert(session, Answer.__table__, [{**row, "text": "first"}], keys)
         upsert(session, Answer.__table__, [{**row, "text": "second"}], keys)
