@@ -47,6 +47,7 @@ def test_three_samples_per_question_are_stored_scored_reported_and_cached(
         one, two = json.loads(first.stdout), json.loads(second.stdout)
         run_id = one["run_id"]
         report = evalfleet(["report", str(run_id)], env, tmp_path)
+        status = evalfleet(["status", str(run_id), "--json"], env, tmp_path)
         exported = evalfleet(["export", str(run_id)], env, tmp_path)
     questions = one["models"]["base"]["questions"]
     # Then every question has exactly 3 stored answers per model, samples 0, 1 and 2, from 3
@@ -74,6 +75,11 @@ def test_three_samples_per_question_are_stored_scored_reported_and_cached(
     # And the scores count each question once, scored on the mean of its samples
     base = one["models"]["base"]
     assert (base["questions"], base["answered"], base["failed"]) == (questions, questions, 0)
+    # And status, from SQL counts, agrees: 3 done items per (model, story), each question once
+    counted = json.loads(status.stdout)
+    assert counted["items"] == {"done": 3 * 2 * 4}
+    assert counted["models"]["base"]["answered"] == questions
+    assert counted["progress"]["answered"] == f"{2 * questions}/{2 * questions}"
     # And the report gives the share of variance that is sampling noise, above 0 for a model
     # whose answers vary with the seed
     noise = one["sampling_noise"]
