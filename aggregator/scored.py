@@ -54,8 +54,7 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
         for a in session.execute(
             select(
                 Answer.model_label, Answer.story_id, Answer.turn, Answer.sample, Answer.text,
-                Answer.error,
-                Answer.prompt_tokens, Answer.completion_tokens, Answer.latency_ms,
+                Answer.error, Answer.prompt_tokens, Answer.completion_tokens, Answer.latency_ms,
                 Answer.finish_reason,
             ).where(Answer.run_id == run_id)
         )
