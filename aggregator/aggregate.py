@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.aggregator.metrics import as_percent
+from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.schema.db import session_scope, upsert
 from evalfleet.schema.lifecycle import claim_results
@@ -32,7 +33,9 @@ class DomainScore:
 
 
 def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
-    """Failures are counted, never scored as wrong (docs/architecture.md, D6)."""
+    """Failures are counted, never scored as wrong (docs/architecture.md, D6). Samples of a
+    question count as one question, scored by their mean (aggregator/samples.py)."""
+    turns = per_question_means(turns)
     labels = list(dict.fromkeys(t.label for t in turns))
     # A model that answered nothing (unknown model, say) is reported failed, and does not
     # empty the comparison of the others.

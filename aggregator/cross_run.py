@@ -11,6 +11,7 @@ from evalfleet.aggregator.aggregate import compute_scores
 from evalfleet.aggregator.answerability import answerability_scores
 from evalfleet.aggregator.paired import compare_models
 from evalfleet.aggregator.report_data import ReportData, build_report, load_story_texts
+from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.aggregator.summary import dataset_info, failed_questions, get_run, model_summary
 from evalfleet.aggregator.summary_types import CrossRunSummary, RunSide
@@ -73,8 +74,13 @@ def compare_runs(
         raise IncomparableRunsError(
             f"both sides are '{chosen_a}' of run {run_a}: choose another run or --label-b"
         )
-    turns_a = [t for t in load_scored_turns(session, run_a) if t.label == chosen_a]
-    turns_b = [t for t in load_scored_turns(session, run_b) if t.label == chosen_b]
+    # One turn per question (the mean of its samples, aggregator/samples.py) on each side.
+    turns_a = [
+        t for t in per_question_means(load_scored_turns(session, run_a)) if t.label == chosen_a
+    ]
+    turns_b = [
+        t for t in per_question_means(load_scored_turns(session, run_b)) if t.label == chosen_b
+    ]
     keys_a = {(t.story_key, t.turn) for t in turns_a}
     _check_same_data(run_1, run_2, keys_a, {(t.story_key, t.turn) for t in turns_b})
     name_a, name_b = side_label(chosen_a, run_a), side_label(chosen_b, run_b)

@@ -29,6 +29,7 @@ from evalfleet.aggregator.render import (
     verdict_lines,
 )
 from evalfleet.aggregator.report_data import ReportData
+from evalfleet.aggregator.samples import noise_lines
 from evalfleet.aggregator.summary_types import Summary
 from evalfleet.aggregator.verdict import Verdict, format_ci, format_p, verdict
 
@@ -308,6 +309,14 @@ def _left_out(summary: Summary) -> str:
     )
 
 
+def _noise(summary: Summary) -> str:
+    lines = noise_lines(summary.sampling_noise)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines[1:])
+    return f"<h2>Sampling noise</h2><p class='note'>{_e(lines[0])}</p><ul>{items}</ul>"
+
+
 def _method(comparisons: Iterable[PairedComparison]) -> str:
     resamples = next((c.resamples for c in comparisons), 0)
     return (
@@ -347,6 +356,7 @@ def _sections(report: ReportData, plots: list[Plot]) -> Iterable[str]:
         if f"difference-{i}" in by_name:
             yield _figure(by_name[f"difference-{i}"])
         yield _domain_table(comparison)
+    yield _noise(summary)
     if "f1-distribution" in by_name:
         yield (
             "<h2>How the models answer</h2><div class='columns'>"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.paired import pair_turns
 from evalfleet.aggregator.planning import MetricPlan, paired_spreads, plan_metric
+from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import load_scored_turns
 from evalfleet.aggregator.summary import get_run
 from evalfleet.schema.accounting import usage_by_label
@@ -125,7 +126,7 @@ def plan_run(
     if run.state != RunState.DONE.value:
         raise PlanError(f"run {run_id} is {run.state}: plan from a finished (done) run")
     config = RunConfig.model_validate(run.config)
-    turns = load_scored_turns(session, run_id)
+    turns = per_question_means(load_scored_turns(session, run_id))  # a story with its samples
     labels = list(config.models)
     comparisons = []
     for other in labels[1:]:

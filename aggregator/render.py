@@ -15,6 +15,7 @@ from evalfleet.aggregator.paired import (
     MetricComparison,
     PairedComparison,
 )
+from evalfleet.aggregator.samples import noise_lines
 from evalfleet.aggregator.summary_types import CrossRunSummary, RunSummary, Summary
 from evalfleet.aggregator.truncation import truncation_line
 from evalfleet.aggregator.verdict import verdict
@@ -220,6 +221,7 @@ def render_table(summary: Summary) -> Group:
             table.add_row(*row)
         parts.append(table)
         parts.extend(Text(note, style="dim") for note in comparison_notes(comparison))
+    parts.extend(Text(line) for line in noise_lines(summary.sampling_noise))
     parts.extend(Text(line, style="bold") for line in verdict_lines(summary))
     parts.extend(Text(line, style="bold yellow") for line in summary.warnings)
     parts.extend(Text(line) for line in _left_out(summary))
@@ -266,6 +268,9 @@ def render_markdown(summary: Summary) -> str:
         lines.append("|---|" + "---:|" * (len(COMPARISON_COLUMNS) - 1))
         lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(comparison)]
         lines += [line for note in comparison_notes(comparison) for line in ("", note)]
+    noise = noise_lines(summary.sampling_noise)
+    if noise:
+        lines += ["", "## Sampling noise", "", noise[0], "", *[f"- {line}" for line in noise[1:]]]
     left_out = _left_out(summary)
     if left_out:
         lines += ["", "## Left out", "", *[f"- {line.strip()}" for line in left_out]]

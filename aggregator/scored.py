@@ -1,8 +1,10 @@
-"""Every (model, question) of a run with its stored answer and its score, read from SQL."""
+"""Every (model, question, sample) of a run with its stored answer and its score, read from
+SQL; aggregator/samples.py collapses the samples to one mean per (model, question)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,10 +33,12 @@ class ScoredTurn:
     latency_ms: float | None
     # As the endpoint sent it ("stop", "length": cut at max_tokens); None when not answered.
     finish_reason: str | None = None
+    sample: int = 0  # which of the question's samples (--samples); 0 when asked once
 
 
 def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
-    """One entry per model and question of the run, in story and turn order."""
+    """One entry per model, question and sample of the run, in story and turn order (the
+    samples of a question side by side)."""
     # Columns, not ORM objects: this reads every answer of the run (the aggregation and
     # every report), and building an object per row cost as much as the scoring.
     run = session.get_one(Run, run_id)
@@ -46,11 +50,11 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
         .order_by(Story.position, Question.turn)
     ).all()
     answers = {
-        (a.model_label, a.story_id, a.turn): a
+        (a.model_label, a.story_id, a.turn, a.sample): a
         for a in session.execute(
             select(
-                Answer.model_label, Answer.story_id, Answer.turn, Answer.text, Answer.error,
-                Answer.prompt_tokens, Answer.completion_tokens, Answer.latency_ms,
+                Answer.model_label, Answer.story_id, Answer.turn, Answer.sample, Answer.text,
+                Answer.error, Answer.prompt_tokens, Answer.completion_tokens, Answer.latency_ms,
                 Answer.finish_reason,
             ).where(Answer.run_id == run_id)
         )
@@ -58,20 +62,24 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
     # Only a failed item's error marks its unanswered turns failed: a pending item keeps the
     # reason of its last retry, but its turns are still to come.
     item_errors = {
-        (label, story_id): error
-        for label, story_id, error in session.execute(
-            select(Item.model_label, Item.story_id, Item.last_error).where(
+        (label, story_id, sample): error
+        for label, story_id, sample, error in session.execute(
+            select(Item.model_label, Item.story_id, Item.sample, Item.last_error).where(
                 Item.run_id == run_id, Item.state == ItemState.FAILED.value
             )
         )
     }
     scored: list[ScoredTurn] = []
     for label, model in config.models.items():
-        for story_id, story_key, source, turn, question, references in rows:
-            answer = answers.get((label, story_id, turn))
+        for (story_id, story_key, source, turn, question, references), sample in product(
+            rows, range(config.samples)
+        ):
+            answer = answers.get((label, story_id, turn, sample))
             text = answer.text if answer is not None else None
             score = score_answer(references, text) if text is not None else None
-            error = answer.error if answer is not None else item_errors.get((label, story_id))
+            error = (
+                answer.error if answer is not None else item_errors.get((label, story_id, sample))
+            )
             scored.append(
                 ScoredTurn(
                     label=label,
@@ -90,6 +98,7 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
                     completion_tokens=answer.completion_tokens if answer is not None else None,
                     latency_ms=answer.latency_ms if answer is not None else None,
                     finish_reason=answer.finish_reason if answer is not None else None,
+                    sample=sample,
                 )
             )
     return scored

@@ -23,6 +23,7 @@ from evalfleet.aggregator.run_counts import (
     truncations,
 )
 from evalfleet.aggregator.run_counts import failed_questions as counted_failures
+from evalfleet.aggregator.samples import SamplingNoise, per_question_means
 from evalfleet.aggregator.scored import ScoredTurn
 from evalfleet.aggregator.summary_types import (
     DatasetInfo,
@@ -104,21 +105,23 @@ def counted_summary(
     )
     return _summary(
         session, run, config, scores, cut, split, (failures, total),
-        analysis.comparisons if analysis else (),
+        analysis.comparisons if analysis else (), analysis.sampling_noise if analysis else (),
     )  # fmt: skip
 
 
 def summarize_run(
     session: Session, run: Run, turns: list[ScoredTurn], analysis: Analysis
 ) -> RunSummary:
-    """The summary of a run from its already loaded turns and computed analysis."""
+    """The summary of a run from its already loaded turns (every sample: answers cut at
+    max_tokens are counted per answer, failures per question) and computed analysis."""
     config = RunConfig.model_validate(run.config)
     stored = stored_scores(session, run.id) if run.state == RunState.DONE.value else []
     scores = stored or compute_scores(turns)
     cut = truncation_by_label(turns, config.max_tokens, config.models)
+    failures = failed_questions(per_question_means(turns))
     return _summary(
-        session, run, config, scores, cut, analysis.answerability, failed_questions(turns),
-        analysis.comparisons,
+        session, run, config, scores, cut, analysis.answerability, failures,
+        analysis.comparisons, analysis.sampling_noise,
     )  # fmt: skip
 
 
@@ -131,6 +134,7 @@ def _summary(
     split: Mapping[str, Mapping[str, DomainScore]],
     failures: tuple[tuple[FailedQuestion, ...], int],
     comparisons: tuple[PairedComparison, ...],
+    noise: tuple[SamplingNoise, ...] = (),
 ) -> RunSummary:
     usage = usage_by_label(session, run.id, config.models, config.prices)
     by_label = {
@@ -151,6 +155,7 @@ def _summary(
         failures=failures[0],
         failures_total=failures[1],
         comparisons=tuple(comparisons),
+        sampling_noise=noise,
     )
 
 

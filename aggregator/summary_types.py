@@ -15,6 +15,7 @@ from typing import Any
 
 from evalfleet.aggregator.aggregate import DomainScore
 from evalfleet.aggregator.paired import PairedComparison, comparison_to_json
+from evalfleet.aggregator.samples import SamplingNoise, noise_to_json
 from evalfleet.aggregator.truncation import Truncation, truncation_warnings
 from evalfleet.aggregator.verdict import verdict
 from evalfleet.schema.accounting import Usage
@@ -141,6 +142,7 @@ class Summary(ABC):
     failures: tuple[FailedQuestion, ...]  # the first FAILURES_SHOWN
     failures_total: int
     comparisons: tuple[PairedComparison, ...]  # every other model against the first
+    sampling_noise: tuple[SamplingNoise, ...] = ()  # per model; empty unless --samples K > 1
 
     @abstractmethod
     def to_json(self) -> dict[str, Any]:
@@ -192,6 +194,12 @@ class RunSummary(Summary):
             "items": dict(self.item_states),
             "progress": self.progress.to_json(),
             **self._scores_json(),
+            # Only when each question was asked several times: a run asked once reads as before.
+            **(
+                {"sampling_noise": noise_to_json(self.sampling_noise)}
+                if self.sampling_noise
+                else {}
+            ),
         }
 
 

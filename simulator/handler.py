@@ -78,6 +78,7 @@ class _Outcome:
     model: str | None = None
     fault: str | None = None
     rate_limited: bool = False
+    seed: int | None = None  # the request's sampling seed
 
 
 class SimHandler:
@@ -155,7 +156,9 @@ class SimHandler:
             # Counted before the transport sends the answer, so that stats read right
             # after a response include it; status None: no answer (reset, shutdown).
             status = response.status if response is not None else None
-            self.stats.finish(outcome.model, status, outcome.fault, outcome.rate_limited)
+            self.stats.finish(
+                outcome.model, status, outcome.fault, outcome.rate_limited, outcome.seed
+            )
         return response
 
     def _chat(self, http: SimRequest, outcome: _Outcome) -> SimResponse | None:
@@ -166,7 +169,7 @@ class SimHandler:
             conversation = parse_messages(request.messages)
         except (BadRequest, MessageError) as error:
             return json_response(400, protocol.error_body(str(error), "invalid_request_error"))
-        outcome.model = request.model
+        outcome.model, outcome.seed = request.model, request.seed
         kind = self.config.models.get(request.model)
         if kind is None:
             return json_response(404, protocol.model_not_found_error(request.model))

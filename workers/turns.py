@@ -28,17 +28,18 @@ def turn_request(work: Work, turn: int, own_answers: dict[int, str]) -> Request:
         messages=build_messages(work.story_text, work.questions, turn, config.history, own_answers),
         temperature=config.temperature,
         max_tokens=config.max_tokens,
-        seed=config.seed,
+        seed=config.sample_seed(work.sample),
     )
 
 
 def turn_cache_key(work: Work, request: Request) -> str | None:
-    """The request's key in the response cache; None when the run does not use the cache."""
+    """The request's key in the response cache; None when the run does not use the cache.
+    Each sample's seed is in its parameters, so samples never share a cached response."""
     config = work.config
     if not config.cache:
         return None
     return cache.cache_key(
-        config.base_url, request.model, request.messages, config.generation_params()
+        config.base_url, request.model, request.messages, config.generation_params(work.sample)
     )
 
 

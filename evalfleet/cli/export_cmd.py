@@ -21,6 +21,7 @@ def export_record(turn: ScoredTurn) -> dict[str, Any]:
         "story": turn.story_key,
         "source": turn.source,
         "turn": turn.turn,
+        "sample": turn.sample,
         "model": turn.model,
         "label": turn.label,
         "question": turn.question,
@@ -45,7 +46,8 @@ def export_record(turn: ScoredTurn) -> dict[str, Any]:
     help="Write to this file instead of standard output.",
 )
 def export(run_id: int, out: Path | None) -> None:
-    """One JSON object per (model, question): answer, references, EM/F1 (0-1), tokens, error.
+    """One JSON object per (model, question, sample): answer, references, EM/F1 (0-1), tokens,
+    error.
 
     Each record's finish_reason is the endpoint's: "length" marks an answer cut at --max-tokens.
     """

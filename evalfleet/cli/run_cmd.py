@@ -13,7 +13,7 @@ from evalfleet.cli.options import load_settings, print_json, stderr, stdout
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.runner import LocalCluster, check_local, execute_run
 from evalfleet.schema.errors import ConfigurationError
-from evalfleet.schema.payloads import HistoryMode, RunConfig, RunMode
+from evalfleet.schema.payloads import HistoryMode, RunConfig, RunMode, samples_error
 from evalfleet.schema.pricing import batch_price_table, parse_price, price_table
 from evalfleet.schema.settings import Settings, validate_base_url
 from evalfleet.services import open_database
@@ -77,6 +77,13 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
 @click.option("--max-tokens", type=int, default=128, show_default=True)
 @click.option("--seed", type=int, default=None)
 @click.option(
+    "--samples",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Ask each question K times (needs --temperature > 0; seeds seed+0..K-1).",
+)
+@click.option(
     "--finetuned-job",
     default=None,
     metavar="FT_ID",
@@ -134,7 +141,7 @@ def run(
     dataset: str, split: str, limit: int | None, base: str | None, finetuned: str | None,
     model_pairs: tuple[str, ...], history: str, mode: str, batch_price_pairs: tuple[str, ...],
     temperature: float, max_tokens: int,
-    seed: int | None, finetuned_job: str | None, cache: bool, rpm: float | None,
+    seed: int | None, samples: int, finetuned_job: str | None, cache: bool, rpm: float | None,
     tpm: float | None, budget: float | None, price_pairs: tuple[str, ...], wait: bool,
     as_json: bool, local_workers: int, local_concurrency: int, flower: bool, preflight: bool,
 ) -> None:  # fmt: skip
@@ -145,6 +152,9 @@ def run(
             "--mode batch needs independent turns: with --history model each turn waits for "
             "the model's previous answer; use --history gold, questions or none, or --mode sync"
         )
+    samples_problem = samples_error(samples, temperature, RunMode(mode))
+    if samples_problem is not None:
+        raise ConfigurationError(samples_problem)
     if max_tokens < 1:
         raise ConfigurationError(f"--max-tokens must be at least 1, got {max_tokens}")
     for name, value in (("--rpm", rpm), ("--tpm", tpm), ("--budget", budget)):
@@ -173,6 +183,7 @@ def run(
         temperature=temperature,
         max_tokens=max_tokens,
         seed=seed,
+        samples=samples,
         base_url=base_url,
         cache=cache,
         rpm=rpm,

@@ -39,7 +39,7 @@ def run_of_three_stories(tmp_path: Path) -> tuple[sessionmaker[Session], int, li
 
 def answer_row(run_id: int, story_id: int, turn: int) -> dict[str, Any]:
     return {
-        "run_id": run_id, "model_label": "base", "story_id": story_id, "turn": turn,
+        "run_id": run_id, "model_label": "base", "story_id": story_id, "turn": turn, "sample": 0,
         "text": f"answer {story_id}/{turn}", "finish_reason": "stop", "prompt_tokens": 10,
         "completion_tokens": 2, "latency_ms": 200.0, "attempts": 1, "cached": False,
         "error": None, "created_at": utcnow(),
