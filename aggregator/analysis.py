@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import DomainScore
+from evalfleet.aggregator.agreement import ModelAgreement, compute_agreement
 from evalfleet.aggregator.answerability import answerability_scores
 from evalfleet.aggregator.diagnostics import Diagnostics, compute_diagnostics
 from evalfleet.aggregator.paired import PairedComparison, compare_all
@@ -34,7 +35,7 @@ __all__ = [
 
 # Bumped whenever a stored field changes meaning or shape: an older document is ignored and
 # the analysis computed from the answers instead.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: the judge metric (comparisons, agreement, judge change lists)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Analysis:
     comparisons: tuple[PairedComparison, ...]  # every other model against the first
     answerability: dict[str, dict[str, DomainScore]]  # empty: every question has an answer
     diagnostics: Diagnostics
+    judge: tuple[ModelAgreement, ...] = ()  # the judge's agreement with EM/F1; none without
 
 
 # Floats go through JSON as their shortest repr, so a stored analysis reads back equal.
@@ -61,6 +63,7 @@ def compute_analysis(turns: Sequence[ScoredTurn], stories: Mapping[str, str]) ->
         comparisons=tuple(compare_all(turns)),
         answerability={label: dict(groups) for label, groups in split.items()},
         diagnostics=compute_diagnostics(turns, stories),
+        judge=compute_agreement(turns),
     )
 
 

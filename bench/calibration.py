@@ -149,7 +149,7 @@ def raw_significant(group: GroupComparison) -> bool:
 
 def domain_flags(questions: list[PairedQuestion], rng: np.random.Generator) -> dict[str, Any]:
     """One A/A comparison per domain: any claim after Holm, before it, and each raw test."""
-    domains, family = compare_domains(questions, rng, DEFAULT_RESAMPLES)
+    domains, family, _ = compare_domains(questions, rng, DEFAULT_RESAMPLES)
     tested = [g for g in domains if not g.too_few_stories]
     return {
         "familywise": any(g.f1.significant for g in domains),
