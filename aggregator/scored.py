@@ -119,6 +119,10 @@ def load_scored_turns(session: Session, run_id: int) -> list[ScoredTurn]:
     return scored
 
 
+# What a grade by the cascade says for itself: its row holds no reason of the judge's.
+BY_RULE_REASON = "EM = 1: correct by rule, no judge call"
+
+
 @dataclass(frozen=True)
 class _Graded:
     judge: float | None
@@ -150,7 +154,7 @@ def _judgements(
         graded[(label, story_id, turn)] = _Graded(
             judge=(1.0 if verdict == JudgeVerdict.CORRECT.value else 0.0) if judged else None,
             verdict=verdict if judged else None,
-            reason=reason if judged else None,
+            reason=(reason or (BY_RULE_REASON if by_rule else None)) if judged else None,
             by_rule=bool(by_rule) and judged,
             error=None if judged else error or "the judge gave no verdict",
         )
