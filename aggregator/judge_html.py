@@ -6,18 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from evalfleet.aggregator.judge_render import (
-    AGREEMENT_COLUMNS,
-    AGREEMENT_NOTE,
-    AGREEMENT_TITLE,
-    JUDGE_COLUMNS,
-    agreement_rows,
-    example_lines,
-    judge_comparison_rows,
-    judge_holm_note,
-    judge_line,
-    judge_title,
-)
+from evalfleet.aggregator import judge_render as jr
 from evalfleet.aggregator.summary_types import Summary
 
 __all__ = ["graded_html", "judge_agreement_html", "judge_comparison_html", "judge_line_html"]
@@ -51,36 +40,36 @@ def graded_html(verdict: str | None, reason: str | None) -> str:
 
 
 def judge_line_html(summary: Summary) -> str:
-    return _note(judge_line(summary))
+    return _note(jr.judge_line(summary))
 
 
 def judge_comparison_html(summary: Summary, index: int) -> str:
     """The judge's paired table of the index-th comparison (from 1); empty without a judge."""
     comparison = summary.comparisons[index - 1]
-    rows = judge_comparison_rows(comparison)
+    rows = jr.judge_comparison_rows(comparison)
     if not rows:
         return ""
     return (
-        f"<h3>{_e(judge_title(comparison))}</h3>"
-        + _table(f"judge-{index}", JUDGE_COLUMNS, rows)
-        + _note(judge_holm_note(comparison))
+        f"<h3>{_e(jr.judge_title(comparison))}</h3>"
+        + _table(f"judge-{index}", jr.JUDGE_COLUMNS, rows)
+        + _note(jr.judge_holm_note(comparison))
     )
 
 
 def judge_agreement_html(summary: Summary) -> str:
     """Per model, the judge against EM and F1, then examples of EM-wrong answers it passed."""
-    rows = agreement_rows(summary)
+    rows = jr.agreement_rows(summary)
     if not rows or summary.judge is None:
         return ""
     examples = [
         f"<li class='text'>{_e(line)}</li>"
         for m in summary.judge.agreement
-        for line, _ in example_lines(m)
+        for line, _ in jr.example_lines(m)
     ]
     return (
-        f"<h2>{_e(AGREEMENT_TITLE)}</h2>"
-        + _table("judge-agreement", AGREEMENT_COLUMNS, rows)
-        + _note(AGREEMENT_NOTE)
+        f"<h2>{_e(jr.AGREEMENT_TITLE)}</h2>"
+        + _table("judge-agreement", jr.AGREEMENT_COLUMNS, rows)
+        + _note(jr.AGREEMENT_NOTE)
         + (
             "<h3>Answers EM calls wrong and the judge correct (lowest F1 first)</h3>"
             f"<ul id='judge-examples'>{''.join(examples)}</ul>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,10 @@ def test_every_format_names_the_judge_and_shows_its_metric(tmp_path: Path) -> No
         assert "6 judge calls, 5 graded by rule" in formats[name], name
     assert "What finetuned fixed and broke against base by the judge" in formats["markdown"]
     assert 'id="judge-fixed-finetuned"' in formats["html"]
+    # And the plots have a judge panel: accuracy per domain, and its paired difference
+    for plot in ("scores", "difference-1"):
+        figure = re.search(rf'<figure id="plot-{plot}">(.*?)</figure>', formats["html"], re.S)
+        assert figure is not None and "judge accuracy" in figure.group(1), plot
 
 
 def test_no_format_says_anything_about_a_judge_when_the_run_has_none(tmp_path: Path) -> None:
