@@ -62,3 +62,21 @@ def test_plan_of_a_judged_pilot_plans_the_judge_accuracy_and_its_calls(folder: P
     assert plan["per_story"]["prompt_tokens"] == pytest.approx((12 * 100 + 6 * 40) / 3)
     text = CliRunner().invoke(cli, ["plan", "--from", str(run_id)]).output
     assert "finetuned against base, Δjudge: pilot +20.0 points" in text
+
+
+def test_status_of_an_aggregated_judged_run_shows_the_judge_accuracy_beside_em_f1(
+    folder: Path,
+) -> None:
+    _, sessions = database(folder)
+    run_id = three_story_run(sessions, judged=True)
+    result = CliRunner().invoke(cli, ["status", str(run_id)])
+    assert result.exit_code == 0, result.output
+    # The scores table's rows: label | model | questions | answered | failed | EM | F1 | judge
+    rows = {
+        cells[1].strip(): [c.strip() for c in cells[6:9]]
+        for line in result.output.splitlines()
+        if "│ evalfleet" in line
+        for cells in [line.split("│")]
+    }
+    assert rows == {"base": ["40.0", "60.0", "80.0"], "finetuned": ["60.0", "86.7", "100.0"]}
+    assert "Judge: evalfleet/sim-judge" in result.output
