@@ -275,7 +275,7 @@ def _left_out(summary: Summary) -> str:
     )
 
 
-def _method(comparisons: Iterable[PairedComparison]) -> str:
+def _method(comparisons: Iterable[PairedComparison], judged: bool) -> str:
     resamples = next((c.resamples for c in comparisons), 0)
     return (
         "<footer><p><b>How to read this.</b> Differences are the other model minus the "
@@ -292,7 +292,16 @@ def _method(comparisons: Iterable[PairedComparison]) -> str:
         "Holm-adjusted over the domains with at least "
         f"{FEW_STORIES} stories, so that testing several domains keeps the chance of any false "
         "claim at most 5%; a domain with fewer stories gets its estimate and interval only.</p>"
-        "<p>Made by evalfleet.</p></footer>"
+        + (
+            "<p><b>The judge.</b> Its accuracy is the share of answers graded correct (an "
+            "answer with EM = 1 by rule, with no call), on the questions graded for both "
+            "models; a grade the judge could not give is left out, never counted wrong. Its "
+            "difference has the same interval and test, McNemar reads correct / not correct, "
+            "and its per-domain p-values are their own Holm family.</p>"
+            if judged
+            else ""
+        )
+        + "<p>Made by evalfleet.</p></footer>"
     )
 
 
@@ -329,7 +338,7 @@ def _sections(report: ReportData, plots: list[Plot]) -> Iterable[str]:
     changes = (*report.diagnostics.changes, *report.diagnostics.judge_changes)
     yield from (_change_section(c) for c in changes)
     yield _left_out(summary)
-    yield _method(report.comparisons)
+    yield _method(report.comparisons, summary.judge is not None)
 
 
 def render_html(report: ReportData) -> str:
