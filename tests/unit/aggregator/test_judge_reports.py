@@ -14,11 +14,13 @@ from rich.console import Console
 from sqlalchemy import update
 from unit.aggregator.simulated_run import SIM_JUDGE, database, three_story_run
 
+from evalfleet.aggregator.analysis import compute_analysis, load_analysis, load_story_texts
 from evalfleet.aggregator.cross_run import compare_runs
 from evalfleet.aggregator.html_report import render_html
 from evalfleet.aggregator.markdown_report import markdown_report
 from evalfleet.aggregator.render import render_table
 from evalfleet.aggregator.report_data import ReportData, report_json, run_report
+from evalfleet.aggregator.scored import load_scored_turns
 from evalfleet.aggregator.summary import run_summary
 from evalfleet.schema.models import Run
 
@@ -149,6 +151,13 @@ def test_a_stored_analysis_reads_back_the_judge_and_status_shows_its_accuracy(
         computed = report_json(run_report(session, run_id))
     assert summary.judge is not None and summary.judge.agreement
     assert summary.to_json()["judge"] == computed["judge"]
+    # And the stored document is what the answers and judgements give when computed again
+    with sessions() as session:
+        stored = load_analysis(session, run_id)
+        again = compute_analysis(
+            load_scored_turns(session, run_id), load_story_texts(session, run_id)
+        )
+    assert stored == again and stored.judge and stored.comparisons[0].overall.judge
     buffer = io.StringIO()
     Console(file=buffer, width=200).print(render_table(summary))
     assert "judge" in buffer.getvalue() and "100.0" in buffer.getvalue()
