@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import DomainScore
+from evalfleet.aggregator.agreement import ModelAgreement, compute_agreement
 from evalfleet.aggregator.answerability import answerability_scores
 from evalfleet.aggregator.diagnostics import Diagnostics, compute_diagnostics
 from evalfleet.aggregator.paired import PairedComparison, compare_all
@@ -35,7 +36,7 @@ __all__ = [
 
 # Bumped whenever a stored field changes meaning or shape: an older document is ignored and
 # the analysis computed from the answers instead.
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3  # 2: samples' noise; 3: the judge metric (comparisons, agreement, lists)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Analysis:
     answerability: dict[str, dict[str, DomainScore]]  # empty: every question has an answer
     diagnostics: Diagnostics
     sampling_noise: tuple[SamplingNoise, ...] = ()  # per model; empty when asked once
+    judge: tuple[ModelAgreement, ...] = ()  # the judge's agreement with EM/F1; none without
 
 
 # Floats go through JSON as their shortest repr, so a stored analysis reads back equal.
@@ -68,6 +70,7 @@ def compute_analysis(turns: Sequence[ScoredTurn], stories: Mapping[str, str]) ->
         answerability={label: dict(groups) for label, groups in split.items()},
         diagnostics=compute_diagnostics(turns, stories),
         sampling_noise=noise,
+        judge=compute_agreement(turns),
     )
 
 

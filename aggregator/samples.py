@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 # Every numeric per-answer score of a ScoredTurn: each is averaged over a question's samples.
-SCORE_FIELDS = ("em", "f1")
+SCORE_FIELDS = ("em", "f1", "judge")
 # The scores whose variance is split into sampling noise and the questions' own differences.
 NOISE_FIELDS = ("f1", "em")
 
