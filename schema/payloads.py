@@ -59,6 +59,12 @@ class RunConfig(BaseModel):
     # the run is made: in batch mode the batch prices, which every answer is bought at
     prices: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
 
+    def judge_base_url(self) -> str | None:
+        """Where the judge is asked: its own base URL, else the run's."""
+        if self.judge is None:
+            raise ValueError("the run has no judge")
+        return self.judge.base_url or self.base_url
+
     def generation_params(self) -> dict[str, float | int | None]:
         """Everything besides model and messages that determines a response."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
