@@ -1,0 +1,118 @@
+"""`evalfleet run --judge MODEL [--judge-base-url URL]`: what is refused before anything is
+written, each with one line naming the problem (the judge's preflight against the real
+simulator over HTTP)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, func, select
+
+from evalfleet.cli.main import cli
+from evalfleet.fleet import free_port
+from evalfleet.schema.migrate import upgrade
+from evalfleet.schema.models import Run
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SIM_JUDGE, SimConfig
+from evalfleet.simulator.server import SimServer
+
+RECORD = {
+    "source": "wikipedia",
+    "story": "The cat sat on the mat.",
+    "questions": ["Where did the cat sit?"],
+    "answers": {"input_text": ["on the mat"], "answer_start": [8], "answer_end": [22]},
+}
+
+
+@pytest.fixture
+def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    for name in ("EVALFLEET_BROKER_URL", "TOGETHER_API_KEY", "TOGETHER_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"sqlite:///{tmp_path / 'evalfleet.db'}"
+    upgrade(url)
+    monkeypatch.setenv("EVALFLEET_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.jsonl").write_text(json.dumps(RECORD) + "\n")
+    return url
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    with SimServer(SimConfig()) as server:
+        yield server
+
+
+def run(base_url: str, *extra: str) -> Result:
+    args = ["run", "--dataset", "data.jsonl", "--base", SIM_BASE, "--finetuned", SIM_FINETUNED]
+    return CliRunner().invoke(cli, [*args, *extra], env={"TOGETHER_BASE_URL": base_url})
+
+
+def assert_refused(result: Result, line: str, database: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.output == f"Error: {line}\n"
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Run)) == 0
+    engine.dispose()
+
+
+def test_a_model_labelled_judge_is_refused(database: str, sim: SimServer) -> None:
+    result = run(sim.base_url, "--model", f"judge={SIM_BASE}")
+    line = (
+        "--model judge=...: the label 'judge' is the judge's (its price's key); give the "
+        "model another label, or grade with --judge MODEL"
+    )
+    assert_refused(result, line, database)
+
+
+def test_a_judge_in_batch_mode_is_refused_as_not_supported_yet(
+    database: str, sim: SimServer
+) -> None:
+    result = run(sim.base_url, "--judge", SIM_JUDGE, "--mode", "batch")
+    line = (
+        "--judge is not supported with --mode batch yet (the judge grades each answer "
+        "synchronously after it is stored); use --mode sync"
+    )
+    assert_refused(result, line, database)
+    assert sim.stats()["requests_total"] == 0
+
+
+def test_a_judge_base_url_without_a_judge_is_refused(database: str, sim: SimServer) -> None:
+    result = run(sim.base_url, "--judge-base-url", sim.base_url)
+    assert_refused(result, "--judge-base-url needs --judge MODEL", database)
+
+
+def test_a_judge_the_endpoint_does_not_know_is_refused_by_the_preflight_naming_it(
+    database: str, sim: SimServer
+) -> None:
+    result = run(sim.base_url, "--judge", "evalfleet/sim-judg")
+    line = (
+        f"the API at {sim.base_url} does not know the model 'evalfleet/sim-judg' (judge); "
+        f"close names it lists: {SIM_JUDGE}, {SIM_FINETUNED}, {SIM_BASE}"
+    )
+    assert_refused(result, line, database)
+
+
+def test_a_judge_on_its_own_unreachable_url_is_refused_naming_that_url(
+    database: str, sim: SimServer
+) -> None:
+    judge_url = f"http://127.0.0.1:{free_port()}"
+    result = run(sim.base_url, "--judge", SIM_JUDGE, "--judge-base-url", judge_url)
+    line = f"cannot reach the API at {judge_url}: connection refused; check TOGETHER_BASE_URL"
+    assert_refused(result, line, database)
+
+
+def test_a_judge_base_url_ending_in_v1_is_refused_with_the_fix(
+    database: str, sim: SimServer
+) -> None:
+    result = run(sim.base_url, "--judge", SIM_JUDGE, "--judge-base-url", f"{sim.base_url}/v1")
+    assert result.exit_code == 1 and "host only" in result.output
+
+
+def test_a_budget_needs_the_judges_price_too(database: str, sim: SimServer) -> None:
+    result = run(sim.base_url, "--judge", "some/unpriced-judge", "--budget", "1")
+    line = "--budget needs a price for every model; none for some/unpriced-judge: add --price MODEL=IN,OUT"
+    assert_refused(result, line, database)
