@@ -114,5 +114,8 @@ def test_a_judge_base_url_ending_in_v1_is_refused_with_the_fix(
 
 def test_a_budget_needs_the_judges_price_too(database: str, sim: SimServer) -> None:
     result = run(sim.base_url, "--judge", "some/unpriced-judge", "--budget", "1")
-    line = "--budget needs a price for every model; none for some/unpriced-judge: add --price MODEL=IN,OUT"
+    line = (
+        "--budget needs a price for every model; none for some/unpriced-judge: "
+        "add --price MODEL=IN,OUT"
+    )
     assert_refused(result, line, database)
