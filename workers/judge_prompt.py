@@ -141,22 +141,33 @@ class UnreadableReply(ValueError):
     """The judge's reply holds no verdict: stored as the judgement's error, never graded."""
 
 
-_VERDICT_WORD = r"(not[\s_-]+attempted|incorrect|correct)\b"
+_VERDICT_WORD = r"\b(not[\s_-]+attempted|incorrect|correct)\b"
 # "VERDICT: correct", "**Verdict** - incorrect", "verdict = not attempted"
 _VERDICT_LINE = re.compile(r"^\W*verdict\W*" + _VERDICT_WORD, re.I | re.M)
+# Without that line: a reply that starts with its verdict, or says "the answer is X"
 _LEADING_VERDICT = re.compile(r"^\W*" + _VERDICT_WORD, re.I)
+_STATED_VERDICT = re.compile(r"\banswer (?:is|was)\s+" + _VERDICT_WORD, re.I)
+_ANY_VERDICT = re.compile(_VERDICT_WORD, re.I)
 _REASON_LINE = re.compile(r"^\W*reason\W*[:=-]\s*(.*\S)", re.I | re.M)
+
+
+def _verdict_word(word: str) -> str:
+    return re.sub(r"[\s_-]+", "_", word.lower())
 
 
 def read_judge_reply(text: str) -> JudgeReply:
     """The verdict and reason of a reply in the asked format, read leniently (any case,
-    markdown around the words, a reply that starts with its verdict); UnreadableReply when
+    markdown around the words); without a VERDICT line, a reply that starts with its
+    verdict or says "the answer is X", when it names no other verdict (a reply listing the
+    options, "correct, incorrect or not_attempted", grades nothing). UnreadableReply when
     it holds none."""
-    found = _VERDICT_LINE.search(text) or _LEADING_VERDICT.match(text)
+    found = _VERDICT_LINE.search(text)
+    if found is None and len({_verdict_word(w) for w in _ANY_VERDICT.findall(text)}) == 1:
+        found = _LEADING_VERDICT.match(text) or _STATED_VERDICT.search(text)
     if found is None:
         shown = " ".join(text.split())[:120]
         raise UnreadableReply(f"the judge's reply holds no verdict: {shown!r}")
-    word = re.sub(r"[\s_-]+", "_", found.group(1).lower())
+    word = _verdict_word(found.group(1))
     reason_line = _REASON_LINE.search(text)
     reason = reason_line.group(1) if reason_line else text[found.end() :]
     one_line = " ".join(reason.split()).lstrip(" .:=-*").rstrip(" *")[:REASON_MAX_CHARS]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from evalfleet.aggregator.no_answer import score_answer
 from evalfleet.schema.models import Judgement, JudgeVerdict, utcnow
 from evalfleet.schema.payloads import JUDGE_LABEL, JudgeConfig
-from evalfleet.workers import cache, metrics
+from evalfleet.workers import cache
 from evalfleet.workers.delivery import Work
 from evalfleet.workers.errors import Decision, describe, redact
 from evalfleet.workers.judge_prompt import (
@@ -27,9 +27,9 @@ from evalfleet.workers.judge_prompt import (
     build_judge_messages,
     read_judge_reply,
 )
-from evalfleet.workers.requesting import CallCounts, Request, RequestFailed, ask
+from evalfleet.workers.requesting import CallCounts, Request, RequestFailed
 from evalfleet.workers.resources import Resources
-from evalfleet.workers.turns import TurnOutcome
+from evalfleet.workers.turns import TurnOutcome, ask_model
 
 # Which of an answer's samples a judgement grades: one answer per question for now; the
 # one place judgements set it (issue 14's --samples will pass each sample's own).
@@ -101,8 +101,11 @@ def grade_item(
     hits = cache.lookup(resources.sessions, {k for k in keys.values() if k is not None})
     outcomes = [TurnOutcome(t, hits[k], cached=True) for t, k in keys.items() if k in hits]
     pool = resources.executor(base_url, judge.model)
+    price = config.prices.get(JUDGE_LABEL)
     futures = [
-        pool.submit(ask_judge, work, resources, turn, request, keys[turn], counts)
+        pool.submit(
+            ask_model, resources, config, base_url, price, turn, request, keys[turn], counts
+        )
         for turn, request in requests.items()
         if keys[turn] not in hits
     ]
@@ -115,32 +118,6 @@ def grade_item(
     for outcome in [*outcomes, *(f.result() for f in futures)]:
         add_outcome(graded, work, judge, outcome, resources)
     return graded
-
-
-def ask_judge(
-    work: Work,
-    resources: Resources,
-    turn: int,
-    request: Request,
-    cache_key: str | None,
-    counts: CallCounts,
-) -> TurnOutcome:
-    """One judge request (on an API thread, with that thread's client); nothing stored."""
-    config = work.config
-    base_url = config.judge_base_url()
-    try:
-        completion = ask(
-            request,
-            resources.client(base_url),
-            resources.retry_policy.request_attempts,
-            resources.limiter(base_url, request.model, config.rpm, config.tpm),
-            counts,
-            in_flight=resources.in_flight,
-        )
-    except RequestFailed as failure:
-        return TurnOutcome(turn, None, failure)
-    metrics.count_usage(request.model, completion, config.prices.get(JUDGE_LABEL))
-    return TurnOutcome(turn, completion, cache_key=cache_key)
 
 
 def add_outcome(

@@ -36,8 +36,7 @@ from evalfleet.simulator.config import DEMO_MODELS, SIM_JUDGE
 )
 def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
          concurrency: int, judge: bool) -> None:  # fmt: skip
-    """Run a base-vs-fine-tuned eval on the local simulator (graded by its judge too) and
-    print the report."""
+    """Run a base-vs-fine-tuned eval on the local simulator and print the report."""
     from evalfleet.simulator.config import SimConfig
     from evalfleet.simulator.server import SimServer
 

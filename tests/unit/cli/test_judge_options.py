@@ -4,39 +4,16 @@ simulator over HTTP)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, func, select
+from unit.cli.test_preflight import assert_refused
 
 from evalfleet.cli.main import cli
 from evalfleet.fleet import free_port
-from evalfleet.schema.migrate import upgrade
-from evalfleet.schema.models import Run
 from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SIM_JUDGE, SimConfig
 from evalfleet.simulator.server import SimServer
-
-RECORD = {
-    "source": "wikipedia",
-    "story": "The cat sat on the mat.",
-    "questions": ["Where did the cat sit?"],
-    "answers": {"input_text": ["on the mat"], "answer_start": [8], "answer_end": [22]},
-}
-
-
-@pytest.fixture
-def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    for name in ("EVALFLEET_BROKER_URL", "TOGETHER_API_KEY", "TOGETHER_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    url = f"sqlite:///{tmp_path / 'evalfleet.db'}"
-    upgrade(url)
-    monkeypatch.setenv("EVALFLEET_DATABASE_URL", url)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data.jsonl").write_text(json.dumps(RECORD) + "\n")
-    return url
 
 
 @pytest.fixture
@@ -48,15 +25,6 @@ def sim() -> Iterator[SimServer]:
 def run(base_url: str, *extra: str) -> Result:
     args = ["run", "--dataset", "data.jsonl", "--base", SIM_BASE, "--finetuned", SIM_FINETUNED]
     return CliRunner().invoke(cli, [*args, *extra], env={"TOGETHER_BASE_URL": base_url})
-
-
-def assert_refused(result: Result, line: str, database: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert result.output == f"Error: {line}\n"
-    engine = create_engine(database)
-    with engine.connect() as connection:
-        assert connection.scalar(select(func.count()).select_from(Run)) == 0
-    engine.dispose()
 
 
 def test_a_model_labelled_judge_is_refused(database: str, sim: SimServer) -> None:

@@ -4,10 +4,8 @@ exit code 1, and no run in the database. Against the real simulator over HTTP.""
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -16,7 +14,6 @@ from sqlalchemy import create_engine, func, select
 from evalfleet import preflight
 from evalfleet.cli.main import cli
 from evalfleet.fleet import free_port
-from evalfleet.schema.migrate import upgrade
 from evalfleet.schema.models import Run
 from evalfleet.schema.settings import Settings
 from evalfleet.simulator.config import DEMO_MODELS, SIM_BASE, SIM_FINETUNED, SIM_JUDGE, SimConfig
@@ -24,25 +21,6 @@ from evalfleet.simulator.server import SimServer
 
 KEY = "the-right-key-7f3a9c"
 WRONG_KEY = "a-wrong-key-0b1e2d"
-RECORD = {
-    "source": "wikipedia",
-    "story": "The cat sat on the mat.",
-    "questions": ["Where did the cat sit?"],
-    "answers": {"input_text": ["on the mat"], "answer_start": [8], "answer_end": [22]},
-}
-
-
-@pytest.fixture
-def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """A migrated database, no broker, no API settings: each test names its endpoint."""
-    for name in ("EVALFLEET_BROKER_URL", "TOGETHER_API_KEY", "TOGETHER_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    url = f"sqlite:///{tmp_path / 'evalfleet.db'}"
-    upgrade(url)
-    monkeypatch.setenv("EVALFLEET_DATABASE_URL", url)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data.jsonl").write_text(json.dumps(RECORD) + "\n")
-    return url
 
 
 @pytest.fixture

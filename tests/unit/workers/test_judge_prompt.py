@@ -91,6 +91,7 @@ def test_text_that_is_no_judge_prompt_is_refused() -> None:
         ("VERDICT = not_attempted", "not_attempted", None),
         ("Incorrect - the kitten is white", "incorrect", "the kitten is white"),
         ("Sure.\nVERDICT: correct\nREASON: a\n  b", "correct", "a"),
+        ("The answer is incorrect. The kitten is white.", "incorrect", "The kitten is white."),
     ],
 )
 def test_a_reply_in_the_format_or_close_to_it_is_read(
@@ -100,7 +101,17 @@ def test_a_reply_in_the_format_or_close_to_it_is_read(
     assert (read.verdict, read.reason) == (verdict, reason)
 
 
-@pytest.mark.parametrize("reply", ["", "The answer looks fine to me.", "VERDICT: maybe"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "",
+        "The answer looks fine to me.",
+        "VERDICT: maybe",
+        # the options echoed back: no grade in it
+        "The answer is correct, incorrect or not_attempted.",
+        "The answer is not correct",  # not a verdict word of the format
+    ],
+)
 def test_a_reply_without_a_verdict_is_unreadable_and_says_what_came(reply: str) -> None:
     with pytest.raises(UnreadableReply, match="holds no verdict"):
         read_judge_reply(reply)

@@ -4,7 +4,6 @@ its last judgements, resumable, and the judge's failures handled like an answer'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,12 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, tiny_dataset
+from unit.workers.test_item_writes import RecordingWriter
 
 from evalfleet.aggregator.no_answer import score_answer
 from evalfleet.producer.create_run import create_run
 from evalfleet.schema.accounting import spent_usd, usage_by_label
-from evalfleet.schema.lifecycle import ItemClose, reset_for_retry
+from evalfleet.schema.lifecycle import reset_for_retry
 from evalfleet.schema.models import Answer, Item, ItemState, Judgement, Question, Run
 from evalfleet.schema.payloads import JUDGE_LABEL, JudgeConfig, RunConfig
 from evalfleet.schema.settings import Settings
@@ -25,7 +25,6 @@ from evalfleet.simulator.server import SimServer
 from evalfleet.workers.answering import RetryLater, answer_turns, hand_back
 from evalfleet.workers.delivery import start_delivery
 from evalfleet.workers.errors import Decision
-from evalfleet.workers.group_commit import GroupCommitWriter
 from evalfleet.workers.resources import Resources
 
 STORY = (
@@ -46,25 +45,6 @@ MODELS = {"base": SIM_BASE, "finetuned": SIM_FINETUNED}
 PRICE = (0.5, 1.0)
 
 
-class ClosingWriter(GroupCommitWriter):
-    """The real writer, noting each write's judgements and close."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.writes: list[tuple[int, ItemClose | None]] = []
-
-    def write(
-        self,
-        answers: Sequence[dict[str, Any]],
-        responses: Sequence[dict[str, Any]],
-        urgent: bool = False,
-        close: ItemClose | None = None,
-        judgements: Sequence[dict[str, Any]] = (),
-    ) -> bool:
-        self.writes.append((len(judgements), close))
-        return super().write(answers, responses, urgent, close, judgements)
-
-
 def make_run(
     sessions: sessionmaker[Session], sim: SimServer, judge: str = SIM_JUDGE, cache: bool = True
 ) -> tuple[int, list[int]]:
@@ -82,7 +62,7 @@ def resources_for(sessions: sessionmaker[Session], **settings: Any) -> Resources
     resources = Resources(
         Settings(_env_file=None, **settings), sessions.kw["bind"], sessions, 4, None
     )
-    resources.writer = ClosingWriter(sessions)
+    resources.writer = RecordingWriter(sessions)
     return resources
 
 
@@ -136,8 +116,9 @@ def test_every_answer_gets_one_judgement_and_exact_matches_cost_no_call(tmp_path
     assert {r[3] for r in asked} >= {"correct", "incorrect"}
     # And each item closed in the write of its judgements, its calls counting the judge's
     writer = resources.writer
-    assert isinstance(writer, ClosingWriter)
-    closing = [(n, close) for n, close in writer.writes if close is not None]
+    assert isinstance(writer, RecordingWriter)
+    writes = zip(writer.judged, writer.closes, strict=True)
+    closing = [(n, close) for n, close in writes if close is not None]
     assert [close.item_id for _, close in closing] == items
     assert sum(n for n, _ in closing) == len(rows)
     with sessions() as session:
