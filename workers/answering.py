@@ -97,7 +97,8 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> bool:
             return True
     # 429 or transient after every attempt: the task retries later
     first = failures[0]
-    raise RetryLater(first.decision, redact(describe(first.cause), resources.settings))
+    whose = f"judge {judge}: " if judge else ""
+    raise RetryLater(first.decision, whose + redact(describe(first.cause), resources.settings))
 
 
 def store_last(

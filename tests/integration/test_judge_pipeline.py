@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fleet import MODELS, evalfleet, fleet_env, logs, run_args
+from fleet import MODELS, evalfleet, fleet_env, logs, run_args, scrape
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from evalfleet.schema.payloads import JUDGE_LABEL, RunConfig
 from evalfleet.schema.pricing import BUILT_IN
 from evalfleet.simulator.config import SIM_JUDGE, SimConfig
 from evalfleet.simulator.server import SimServer
+from evalfleet.workers.metrics import scraped
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +48,16 @@ def judged(database_url: str, run_id: int) -> dict[str, Any]:
         ).all()  # fmt: skip
         run = session.get_one(Run, run_id)
         calls = session.scalar(select(func.sum(Item.api_calls)).where(Item.run_id == run_id))
+        judge_tokens = session.scalar(
+            select(func.sum(Judgement.prompt_tokens)).where(Judgement.run_id == run_id)
+        )
     engine.dispose()
     return {
         "em": {(a[0], a[1], a[2]): score_answer(a[4], a[3]).em for a in answers},
         "judgements": judgements,
         "run": run,
         "calls": int(calls or 0),
+        "judge_tokens": int(judge_tokens or 0),
     }
 
 
@@ -87,10 +92,11 @@ def test_every_answer_is_judged_once_exact_matches_unasked_and_a_second_run_pays
     with SimServer(SimConfig(latency_ms_mean=5)) as sim:
         env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with WorkerFleet(2, 4, env, tmp_path / "logs"):
+        with WorkerFleet(2, 4, env, tmp_path / "logs", metrics=True) as fleet:
             # When a user runs both models with --judge and waits
             first = evalfleet(args, env, tmp_path)
             stats = sim.stats()
+            texts = [scrape(w.metrics_port) for w in fleet.workers if w.metrics_port]
             sim.reset_stats()
             # And runs the same again
             second = evalfleet(args, env, tmp_path)
@@ -107,6 +113,19 @@ def test_every_answer_is_judged_once_exact_matches_unasked_and_a_second_run_pays
     assert stats["by_model"][SIM_JUDGE] == len(asked)
     assert sum(stats["by_model"][m] for m in MODELS.values()) == len(found["em"])
     assert found["calls"] == stats["requests_total"]
+
+    # And the workers' metrics count the judge's requests and tokens under its name, and
+    # each judgement row once, by verdict
+    def total(sample: str, **labels: str) -> float:
+        return sum(scraped(text, sample, **labels) for text in texts)
+
+    assert total("evalfleet_api_requests_total", model=SIM_JUDGE) == len(asked)
+    assert total("evalfleet_tokens_total", model=SIM_JUDGE, kind="prompt") == found["judge_tokens"]
+    for verdict in ("correct", "incorrect", "not_attempted"):
+        stored = sum(j.verdict == verdict for j in found["judgements"])
+        assert (
+            total("evalfleet_judgements_stored_total", judge=SIM_JUDGE, verdict=verdict) == stored
+        )
     # And the run stored its judge, priced from the same table as its models
     config = RunConfig.model_validate(found["run"].config)
     assert config.judge is not None and config.judge.model == SIM_JUDGE
