@@ -46,10 +46,15 @@ PRICE = (0.5, 1.0)
 
 
 def make_run(
-    sessions: sessionmaker[Session], sim: SimServer, judge: str = SIM_JUDGE, cache: bool = True
+    sessions: sessionmaker[Session],
+    sim: SimServer,
+    judge: str = SIM_JUDGE,
+    cache: bool = True,
+    judge_url: str | None = None,
 ) -> tuple[int, list[int]]:
     config = RunConfig(
-        models=MODELS, base_url=sim.base_url, cache=cache, judge=JudgeConfig(model=judge),
+        models=MODELS, base_url=sim.base_url, cache=cache,
+        judge=JudgeConfig(model=judge, base_url=judge_url),
         prices={**dict.fromkeys(MODELS, PRICE), JUDGE_LABEL: PRICE},
     )  # fmt: skip
     run_id = create_run(sessions, tiny_dataset({"s0": ("cnn", STORY, QUESTIONS)}), config)
@@ -208,6 +213,25 @@ def test_a_judge_the_api_does_not_know_stops_the_run_naming_it(tmp_path: Path) -
     assert run.error.startswith("judge model not found: evalfleet/no-such-judge: ")
     assert len(answers) == len(QUESTIONS)
     assert set(states) == {ItemState.FAILED.value}
+
+
+def test_a_judge_refusing_the_key_stops_the_run_naming_the_judge(tmp_path: Path) -> None:
+    # Given a run whose judge is on an endpoint of its own that refuses the workers' key
+    _, sessions = database(tmp_path)
+    with (
+        SimServer(SimConfig()) as sim,
+        SimServer(SimConfig(required_api_key="another-key")) as judge_sim,
+    ):
+        run_id, items = make_run(sessions, sim, judge_url=judge_sim.base_url)
+        # When its first item is delivered
+        deliver(resources_for(sessions), items[0])
+        asked = judge_sim.stats()["by_status"]
+    # Then the judge answered 401, and the run stopped once, saying whose key was refused
+    assert set(asked) == {"401"}
+    with sessions() as session:
+        run = session.get_one(Run, run_id)
+    assert run.state == "failed" and run.error is not None
+    assert run.error.startswith(f"the API refused the key for the judge {SIM_JUDGE}: ")
 
 
 def test_a_rate_limited_judge_hands_the_item_back_and_each_retry_grades_the_rest(
