@@ -48,6 +48,9 @@ def judged(database_url: str, run_id: int) -> dict[str, Any]:
         ).all()  # fmt: skip
         run = session.get_one(Run, run_id)
         calls = session.scalar(select(func.sum(Item.api_calls)).where(Item.run_id == run_id))
+        retried = session.scalar(
+            select(func.count()).where(Item.run_id == run_id, Item.attempts > 1)
+        )
         judge_tokens = session.scalar(
             select(func.sum(Judgement.prompt_tokens)).where(Judgement.run_id == run_id)
         )
@@ -58,6 +61,7 @@ def judged(database_url: str, run_id: int) -> dict[str, Any]:
         "run": run,
         "calls": int(calls or 0),
         "judge_tokens": int(judge_tokens or 0),
+        "retried_items": int(retried or 0),
     }
 
 
@@ -85,6 +89,7 @@ def test_every_answer_is_judged_once_exact_matches_unasked_and_a_second_run_pays
     redis_url: str,
     queue_name: str,
     tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     # Given two `evalfleet worker`s on PostgreSQL and Redis, and the simulator with its judge
     dataset = shared_file(SAMPLE)
@@ -110,6 +115,8 @@ def test_every_answer_is_judged_once_exact_matches_unasked_and_a_second_run_pays
     asked = assert_each_answer_judged_once(found, SIM_JUDGE)
     by_rule = len(found["judgements"]) - len(asked)
     assert by_rule > 0 and asked
+    record_property("judgements", {"answers": len(found["em"]), "by_rule": by_rule,
+                                   "asked": len(asked)})  # fmt: skip
     assert stats["by_model"][SIM_JUDGE] == len(asked)
     assert sum(stats["by_model"][m] for m in MODELS.values()) == len(found["em"])
     assert found["calls"] == stats["requests_total"]
@@ -145,15 +152,19 @@ def test_a_judge_under_random_429s_grades_every_answer_once_and_pays_no_grade_tw
     redis_url: str,
     queue_name: str,
     tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     # Given the answers' simulator, and the judge on a simulator of its own (--judge-base-url)
-    # that refuses a share of its requests with 429
+    # that refuses a share of its requests with 429, and workers that try a request twice
+    # (so that some items are handed back and retried with part of their grades stored)
     dataset = shared_file(SAMPLE)
     with (
         SimServer(SimConfig(latency_ms_mean=5)) as sim,
         SimServer(SimConfig(latency_ms_mean=5, fault_429=0.15, seed=14)) as judge_sim,
     ):
-        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
+        env = fleet_env(
+            postgres_url, redis_url, queue_name, sim.base_url, EVALFLEET_REQUEST_ATTEMPTS="2"
+        )
         assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
         with WorkerFleet(2, 4, env, tmp_path / "logs"):
             # When a user runs with that judge and waits
@@ -168,6 +179,10 @@ def test_a_judge_under_random_429s_grades_every_answer_once_and_pays_no_grade_tw
     # Then the judge did refuse requests, yet every answer has exactly one judgement
     assert judge_stats["faults"].get("429", 0) > 0
     asked = assert_each_answer_judged_once(found, SIM_JUDGE)
+    record_property("judge", {"answers": len(found["em"]), "asked": len(asked),
+                              "429": judge_stats["faults"]["429"],
+                              "retried_items": found["retried_items"],
+                              "requests": judge_stats["requests_total"]})  # fmt: skip
     # And each grade the judge gave was stored once, none asked for twice: the retried
     # items graded only what had no judgement yet
     assert judge_stats["by_model_status"][SIM_JUDGE]["200"] == len(asked)
