@@ -60,6 +60,12 @@ class RunConfig(BaseModel):
     # the run is made: in batch mode the batch prices, which every answer is bought at
     prices: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
 
+    def judge_base_url(self) -> str | None:
+        """Where the judge is asked: its own base URL, else the run's."""
+        if self.judge is None:
+            raise ValueError("the run has no judge")
+        return self.judge.base_url or self.base_url
+
     def sample_seed(self, sample: int) -> int | None:
         """Sample k's seed: the run's seed when it asks once (None stays None, so a K = 1
         request is the one it always was); with K > 1 samples, (seed or 0) + k, distinct."""

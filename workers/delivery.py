@@ -135,7 +135,7 @@ def start_delivery(
         story = rows[0]
         config = RunConfig.model_validate(story.config)
         if config.budget_usd is not None:
-            spent = spent_usd(session, run_id, config.models, config.prices)
+            spent = spent_usd(session, run_id, config)
             if spent >= config.budget_usd:
                 reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
                 close_item(session, item_id, ItemState.FAILED, reason)
