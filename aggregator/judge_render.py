@@ -3,6 +3,8 @@ HTML); the JSON form lives with the values. Nothing here is shown for a run with
 
 from __future__ import annotations
 
+import textwrap
+
 from evalfleet.aggregator.agreement import F1_AGREES_AT, AgreementExample, ModelAgreement
 from evalfleet.aggregator.mcnemar import EM_RIGHT
 from evalfleet.aggregator.no_answer import NO_GOLD
@@ -124,11 +126,17 @@ def _agreement_cells(m: ModelAgreement) -> list[str]:
     ]  # fmt: skip
 
 
+# An example's answer past this many characters is cut: a chat model's whole paragraph would
+# bury the line; the export has every answer in full.
+EXAMPLE_ANSWER_CHARS = 160
+
+
 def example_lines(m: ModelAgreement) -> list[tuple[str, AgreementExample]]:
     """Each example of an EM-wrong answer judged correct as one plain line, with the example."""
     return [
         (
-            f"{m.label}, story {e.story_key} turn {e.turn}: {e.question} → {e.answer} "
+            f"{m.label}, story {e.story_key} turn {e.turn}: {e.question} → "
+            f"{textwrap.shorten(e.answer, EXAMPLE_ANSWER_CHARS, placeholder=' …')} "
             f"(gold: {' / '.join(e.references) or NO_GOLD}; F1 {e.f1:.0f}); the judge: "
             f"{e.reason or 'no reason given'}",
             e,

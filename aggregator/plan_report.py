@@ -116,7 +116,9 @@ def _per_story(
     judging = judge_usage(session, run_id, config)
     if judging is not None:  # a planned run is graded too: the judge's calls and tokens
         labels.append(JUDGE_LABEL)
-        requests[JUDGE_LABEL] = judging.calls + judging.cached
+        # Its calls are in the items' api_calls already (they graded there); what the cache
+        # served, a fresh run pays too.
+        requests[JUDGE_LABEL] = judging.cached
         prompt[JUDGE_LABEL], completion[JUDGE_LABEL] = (
             judging.prompt_tokens,
             judging.completion_tokens,

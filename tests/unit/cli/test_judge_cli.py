@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, three_story_run
 
 from evalfleet.aggregator.planning import stories_needed
 from evalfleet.cli.main import cli
+from evalfleet.schema.models import Item, Judgement
 
 
 @pytest.fixture
@@ -48,16 +51,34 @@ def test_export_of_a_run_without_a_judge_has_no_judge_fields(folder: Path) -> No
     assert not any("judge" in key or key == "verdict" for r in _export(run_id) for key in r)
 
 
+def count_judge_calls_in_items(sessions: sessionmaker[Session], run_id: int) -> None:
+    """As the workers count them: a grade's call is one of its item's api_calls."""
+    with sessions.begin() as session:
+        asked = session.execute(
+            select(Judgement.model_label, Judgement.story_id, func.count())
+            .where(Judgement.run_id == run_id, Judgement.by_rule.is_(False))
+            .group_by(Judgement.model_label, Judgement.story_id)
+        ).all()
+        for label, story_id, calls in asked:
+            session.execute(
+                update(Item)
+                .where(Item.run_id == run_id, Item.model_label == label, Item.story_id == story_id)
+                .values(api_calls=Item.api_calls + calls)
+            )
+
+
 def test_plan_of_a_judged_pilot_plans_the_judge_accuracy_and_its_calls(folder: Path) -> None:
     _, sessions = database(folder)
     run_id = three_story_run(sessions, judged=True)
+    count_judge_calls_in_items(sessions, run_id)
     result = CliRunner().invoke(cli, ["plan", "--from", str(run_id), "--json"])
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)
     judge = plan["comparisons"]["finetuned"]["judge"]
     assert judge["pilot_questions"] == 5 and judge["pilot_difference"] == pytest.approx(20.0)
     assert judge["stories"] == stories_needed(judge["story_sd"], 2.0, 0.05, 0.8)
-    # Per story, the judge's 6 calls of 40 + 8 tokens are planned too (no item calls counted)
+    # Per story, the judge's 6 calls of 40 + 8 tokens are planned too, once (the answers were
+    # written by hand: the items hold only the judge's calls)
     assert plan["per_story"]["requests"] == pytest.approx(6 / 3)
     assert plan["per_story"]["prompt_tokens"] == pytest.approx((12 * 100 + 6 * 40) / 3)
     text = CliRunner().invoke(cli, ["plan", "--from", str(run_id)]).output
