@@ -12,10 +12,10 @@ error is the share of A/A comparisons in which ANY domain is declared significan
 Holm over the domains with at least 5 stories (target <= alpha), beside the per-domain
 (per-comparison) rate and what the uncorrected per-domain flags gave.
 
-Judge: the same A/A pairs on the judge metric. Each sampled answer is graded as a judge that
-reads the references grades it (as the simulator's judge model does: correct when it holds a
-reference as whole normalized words or has F1 >= 0.6 with one, correct by rule when EM = 1,
-wrong otherwise), so sampling noise moves the grades as it moves F1; the rate is the share of
+Judge: the same A/A pairs on the judge metric. Each sampled answer is graded correct by rule
+when EM = 1 (the workers' cascade), else by the simulator's judge model's own grader
+(simulator/judge.py: correct when it holds a reference as whole normalized words or has F1 >=
+0.6 with one), so sampling noise moves the grades as it moves F1; the rate is the share of
 A/A comparisons whose 95% interval on the judge accuracy's difference excludes 0.
 
 Power: sim-base against itself with a known improvement injected (a random share of its
@@ -40,7 +40,6 @@ import numpy as np
 import numpy.typing as npt
 
 from evalfleet.aggregator.bootstrap import bootstrap_means, resample_counts
-from evalfleet.aggregator.diagnostics import contains_gold
 from evalfleet.aggregator.no_answer import score_answer
 from evalfleet.aggregator.paired import (
     ALPHA,
@@ -59,13 +58,14 @@ from evalfleet.simulator.conversation import (
     parse_messages,
     sampling_rng,
 )
+from evalfleet.simulator.judge import grade
 from evalfleet.simulator.reader import answer
+from evalfleet.workers.judge_prompt import CORRECT
 from evalfleet.workers.prompts import build_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "coqa" / "coqa-validation-first20.jsonl"
 BASE, FINETUNED = SIM_BASE, SIM_FINETUNED
-JUDGE_HIGH_F1 = 0.6  # a paraphrase this close to a reference is judged correct
 INJECTED_SHARES = (0.01, 0.02, 0.03, 0.05)
 
 FloatArray = npt.NDArray[np.float64]
@@ -103,11 +103,10 @@ def load_turns(path: Path) -> list[Turn]:
 Scores = tuple[FloatArray, FloatArray, FloatArray]  # EM, F1 and the judge's grade per question
 
 
-def judge_grade(references: tuple[str, ...], text: str, em: float, f1: float) -> float:
-    """1.0 when a judge that reads the references calls the answer correct, else 0.0."""
-    if not references:
-        return em  # only declining is right there, as EM scores it
-    return float(em == 1.0 or contains_gold(text, references) or f1 >= JUDGE_HIGH_F1)
+def judge_grade(references: tuple[str, ...], text: str, em: float) -> float:
+    """1.0 when the judge calls the answer correct, else 0.0: EM = 1 by the rule (the
+    cascade), every other answer as the simulator's judge model grades it."""
+    return float(em == 1.0 or grade(references, text)[0] == CORRECT)
 
 
 def generate(job: tuple[str, int, float]) -> Scores:
@@ -126,7 +125,7 @@ def generate(job: tuple[str, int, float]) -> Scores:
         score = score_answer(t.references, text)
         em.append(score.em)
         f1.append(score.f1)
-        judge.append(judge_grade(t.references, text, score.em, score.f1))
+        judge.append(judge_grade(t.references, text, score.em))
     return np.array(em), np.array(f1), np.array(judge)
 
 
