@@ -93,7 +93,7 @@ def judged_in_common(
     """The questions (story id, turn) the judge accuracy is computed on: in common (answered
     by every answering model) and graded for every model the judge graded anything of.
 
-    A judged comparison is paired like EM/F1 (docs/architecture.md, "The judge metric"): a
+    A judged comparison is paired like EM/F1 (docs/architecture.md, "The judge"): a
     question graded for one model only would compare one model's answer with nothing, and a
     grade the judge could not give is never scored as wrong (D6). As with answers, a model
     the judge graded nothing of (a judge run that failed for it) does not empty the others'.

@@ -1,5 +1,5 @@
 """How the judge's grades agree with EM and F1, per model: what a user reads to audit the judge
-(docs/architecture.md, "The judge metric").
+(docs/architecture.md, "The judge").
 
 Counted on every answer of the model the judge graded (not only the questions in common: an
 audit of the grader, not a comparison of models). EM is read as right or wrong at EM_RIGHT,

@@ -142,7 +142,7 @@ def _p_shown(p_value: float, p_holm: float | None, too_few_stories: bool) -> flo
 @dataclass(frozen=True)
 class JudgeComparison:
     """The judge's accuracy on the questions of a group graded for both models (docs/
-    architecture.md, "The judge metric"), with its McNemar test on correct / not correct."""
+    architecture.md, "The judge"), with its McNemar test on correct / not correct."""
 
     questions: int
     stories: int

@@ -1,4 +1,4 @@
-"""The judge's request and the reading of its reply (docs/architecture.md, "Judge").
+"""The judge's request and the reading of its reply (docs/architecture.md, "The judge").
 
 One definition of the format: the workers build the prompt and read the reply here, and the
 simulator's judge reads the prompt back with `read_judge_prompt` (simulator/judge.py), so the

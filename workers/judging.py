@@ -1,4 +1,4 @@
-"""Grade an item's answers with the run's judge (docs/architecture.md, "Judge"): an answer
+"""Grade an item's answers with the run's judge (docs/architecture.md, "The judge"): an answer
 with EM = 1 is correct by the rule, with no call (the cascade); every other one is one judge
 request through the path an answer's request takes (the judge model's cluster-wide rate
 limiter, this thread's client, the retry policy, the process's in-flight bound and the
