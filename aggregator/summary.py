@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore, compute_scores
@@ -37,7 +37,7 @@ from evalfleet.aggregator.summary_types import (
 from evalfleet.aggregator.truncation import Truncation, truncation_by_label
 from evalfleet.schema.accounting import Usage, usage_by_label
 from evalfleet.schema.errors import RunNotFoundError
-from evalfleet.schema.models import Result, Run, RunState, as_utc, utcnow
+from evalfleet.schema.models import Answer, Result, Run, RunState, as_utc, utcnow
 from evalfleet.schema.payloads import RunConfig
 
 __all__ = [
@@ -158,7 +158,13 @@ def _summary(
         created_at=run.created_at,
         finished_at=run.finished_at,
         item_states=item_states(session, run.id),
-        progress=progress(run, by_label, usage, judging.cost_usd if judging else 0.0),
+        progress=progress(
+            run,
+            by_label,
+            usage,
+            judging.cost_usd if judging else 0.0,
+            _sampled(session, run, config),
+        ),
         models=by_label,
         failures=failures[0],
         failures_total=failures[1],
@@ -197,14 +203,18 @@ def model_summary(
 
 def progress(
     run: Run, models: Mapping[str, ModelSummary], usage: Mapping[str, Usage],
-    judge_cost: float | None = 0.0,
+    judge_cost: float | None = 0.0, sampled: tuple[int, int] | None = None,
 ) -> Progress:  # fmt: skip
     """Live figures for `status`: rates since the run began, and time to go at that rate;
-    the cost includes the judge's calls (`judge_cost`, None when the judge has no price)."""
+    the cost includes the judge's calls (`judge_cost`, None when the judge has no price).
+    `sampled` (--samples K > 1): the answer rows written and K, for each question counts once
+    in the scores but is asked K times: the rate and the time to go count answers then."""
     end = as_utc(run.finished_at) if run.finished_at else utcnow()
     elapsed = max(1e-3, (end - as_utc(run.created_at)).total_seconds())
     total = sum(m.overall.questions for m in models.values())
     settled = sum(m.overall.answered + m.overall.failed for m in models.values())
+    if sampled is not None:
+        settled, total = sampled[0], total * sampled[1]
     calls = sum(u.api_calls for u in usage.values())
     limited = sum(u.rate_limited for u in usage.values())
     costs = [*(u.cost_usd for u in usage.values()), judge_cost]
@@ -220,6 +230,16 @@ def progress(
         eta_s=round((total - settled) / per_s, 1) if per_s > 0 and total > settled else 0.0,
         cost_usd=None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6),
     )
+
+
+def _sampled(session: Session, run: Run, config: RunConfig) -> tuple[int, int] | None:
+    """The answer rows written so far and K, for a run asking each question K > 1 times."""
+    if config.samples == 1:
+        return None
+    written = session.scalar(
+        select(func.count()).select_from(Answer).where(Answer.run_id == run.id)
+    )
+    return int(written or 0), config.samples
 
 
 def failed_questions(turns: list[ScoredTurn]) -> tuple[tuple[FailedQuestion, ...], int]:

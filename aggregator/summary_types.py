@@ -110,7 +110,7 @@ class FailedQuestion:
 class Progress:
     """Live figures for `status`, already rounded as shown."""
 
-    settled: int  # questions answered or failed, all models
+    settled: int  # questions answered or failed, all models (answers, with --samples K > 1)
     questions: int
     elapsed_s: float
     answers_per_s: float

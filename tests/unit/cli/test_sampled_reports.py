@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from unit.aggregator.simulated_run import database, three_story_run, tiny_dataset
 
 from evalfleet.aggregator.aggregate import aggregate_run
@@ -119,3 +119,18 @@ def test_a_run_asked_once_reports_no_sampling_noise(folder: Path) -> None:
         json.loads(line) for line in CliRunner().invoke(cli, ["export", run_id]).output.splitlines()
     ]
     assert {r["sample"] for r in records} == {0}
+
+
+def test_status_of_a_sampled_run_counts_its_progress_in_answers(folder: Path) -> None:
+    # Given a run of 6 questions per model asked 3 times, two of its 36 answers not written
+    run_id = sampled_run(folder)
+    _, sessions = database(folder)
+    with session_scope(sessions) as session:
+        first = session.scalars(select(Answer.id).order_by(Answer.id).limit(2)).all()
+        session.execute(delete(Answer).where(Answer.id.in_(first)))
+    # When its status is read
+    result = CliRunner().invoke(cli, ["status", str(run_id), "--json"])
+    assert result.exit_code == 0, result.output
+    progress = json.loads(result.output)["progress"]
+    # Then its progress counts answers, 3 per question, not questions settled at a first sample
+    assert progress["answered"] == "34/36"
