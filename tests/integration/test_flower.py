@@ -144,6 +144,9 @@ def test_flower_behind_basic_auth_names_every_worker_and_each_tasks_run_model_an
     dataset = story_dataset(tmp_path)
     with SimServer(SimConfig(latency_ms_mean=300)) as sim:
         env = fleet_env(postgres_url, own_events_db(redis_url), queue_name, sim.base_url)
+        # Task events from the first task, as an operator watching in Flower sets (without
+        # it, Flower turns them on within 5 s: this run's tasks may all be done by then)
+        env["EVALFLEET_TASK_EVENTS"] = "true"
         assert subprocess.run(evalfleet_command("db", "upgrade"), env=env).returncode == 0
         flower_env = {**env, AUTH_ENV: f"{USER}:{PASSWORD}"}
         with (
