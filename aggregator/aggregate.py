@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.aggregator.metrics import as_percent
+from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.schema.db import session_scope, upsert
 from evalfleet.schema.lifecycle import claim_results
@@ -29,10 +30,15 @@ class DomainScore:
     scored: int  # answered by every model: the only questions the scores are computed on
     em: float | None  # 0-100
     f1: float | None
+    # The judge's accuracy, 0-100, on the questions in common that the judge graded for every
+    # model (`judged_in_common`); None when the run has no judge or nothing was graded.
+    judge: float | None = None
 
 
 def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
-    """Failures are counted, never scored as wrong (docs/architecture.md, D6)."""
+    """Failures are counted, never scored as wrong (docs/architecture.md, D6). Samples of a
+    question count as one question, scored by their mean (aggregator/samples.py)."""
+    turns = per_question_means(turns)
     labels = list(dict.fromkeys(t.label for t in turns))
     # A model that answered nothing (unknown model, say) is reported failed, and does not
     # empty the comparison of the others.
@@ -42,6 +48,7 @@ def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
         if t.answer is not None:
             answered_by[(t.story_id, t.turn)] += 1
     common = {key for key, count in answered_by.items() if count == len(answering)}
+    judged = judged_in_common(turns, common)
     groups: dict[tuple[str, str], list[ScoredTurn]] = defaultdict(list)
     for t in turns:
         groups[(t.label, t.source)].append(t)
@@ -68,9 +75,35 @@ def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
                     scored=len(in_common),
                     em=_mean_percent([_score(t.em) for t in in_common]),
                     f1=_mean_percent([_score(t.f1) for t in in_common]),
+                    judge=_mean_percent(
+                        [
+                            t.judge
+                            for t in in_common
+                            if t.judge is not None and (t.story_id, t.turn) in judged
+                        ]
+                    ),  # fmt: skip
                 )
             )
     return scores
+
+
+def judged_in_common(
+    turns: Sequence[ScoredTurn], common: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """The questions (story id, turn) the judge accuracy is computed on: in common (answered
+    by every answering model) and graded for every model the judge graded anything of.
+
+    A judged comparison is paired like EM/F1 (docs/architecture.md, "The judge"): a
+    question graded for one model only would compare one model's answer with nothing, and a
+    grade the judge could not give is never scored as wrong (D6). As with answers, a model
+    the judge graded nothing of (a judge run that failed for it) does not empty the others'.
+    """
+    graded_models = {t.label for t in turns if t.judge is not None}
+    graded_by: dict[tuple[int, int], int] = defaultdict(int)
+    for t in turns:
+        if t.judge is not None and (t.story_id, t.turn) in common:
+            graded_by[(t.story_id, t.turn)] += 1
+    return {key for key, count in graded_by.items() if count == len(graded_models)}
 
 
 def _score(value: float | None) -> float:
@@ -118,6 +151,7 @@ def write_results(session: Session, run_id: int, scores: Sequence[DomainScore]) 
             "scored": s.scored,
             "em": s.em,
             "f1": s.f1,
+            "judge": s.judge,
         }
         for s in scores
     ]
@@ -126,5 +160,5 @@ def write_results(session: Session, run_id: int, scores: Sequence[DomainScore]) 
         Result.__table__,
         rows,
         ("run_id", "model_label", "domain"),
-        ("questions", "answered", "failed", "scored", "em", "f1"),
+        ("questions", "answered", "failed", "scored", "em", "f1", "judge"),
     )

@@ -16,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import DomainScore
+from evalfleet.aggregator.agreement import ModelAgreement, compute_agreement
 from evalfleet.aggregator.answerability import answerability_scores
 from evalfleet.aggregator.diagnostics import Diagnostics, compute_diagnostics
 from evalfleet.aggregator.paired import PairedComparison, compare_all
+from evalfleet.aggregator.samples import SamplingNoise, per_question_means, sampling_noise
 from evalfleet.aggregator.scored import ScoredTurn
 from evalfleet.schema.db import upsert
 from evalfleet.schema.models import StoredAnalysis, Story
@@ -34,7 +36,7 @@ __all__ = [
 
 # Bumped whenever a stored field changes meaning or shape: an older document is ignored and
 # the analysis computed from the answers instead.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 3  # 2: samples' noise; 3: the judge metric (comparisons, agreement, lists)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Analysis:
     comparisons: tuple[PairedComparison, ...]  # every other model against the first
     answerability: dict[str, dict[str, DomainScore]]  # empty: every question has an answer
     diagnostics: Diagnostics
+    sampling_noise: tuple[SamplingNoise, ...] = ()  # per model; empty when asked once
+    judge: tuple[ModelAgreement, ...] = ()  # the judge's agreement with EM/F1; none without
 
 
 # Floats go through JSON as their shortest repr, so a stored analysis reads back equal.
@@ -55,12 +59,18 @@ def load_story_texts(session: Session, run_id: int) -> dict[str, str]:
 
 
 def compute_analysis(turns: Sequence[ScoredTurn], stories: Mapping[str, str]) -> Analysis:
-    """The one computation every report format renders (bootstrap included)."""
+    """The one computation every report format renders (bootstrap included). `turns` may
+    hold several samples per question: all is computed on their means (one turn per model
+    and question), so the bootstrap resamples a story with all its samples."""
+    noise = sampling_noise(turns)
+    turns = per_question_means(turns)
     split = answerability_scores(turns)
     return Analysis(
         comparisons=tuple(compare_all(turns)),
         answerability={label: dict(groups) for label, groups in split.items()},
         diagnostics=compute_diagnostics(turns, stories),
+        sampling_noise=noise,
+        judge=compute_agreement(turns),
     )
 
 

@@ -8,9 +8,12 @@ import dataclasses
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import compute_scores
+from evalfleet.aggregator.agreement import compute_agreement
 from evalfleet.aggregator.answerability import answerability_scores
+from evalfleet.aggregator.judge_summary import JudgeSummary
 from evalfleet.aggregator.paired import compare_models
 from evalfleet.aggregator.report_data import ReportData, build_report, load_story_texts
+from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import ScoredTurn, load_scored_turns
 from evalfleet.aggregator.summary import dataset_info, failed_questions, get_run, model_summary
 from evalfleet.aggregator.summary_types import CrossRunSummary, RunSide
@@ -73,8 +76,13 @@ def compare_runs(
         raise IncomparableRunsError(
             f"both sides are '{chosen_a}' of run {run_a}: choose another run or --label-b"
         )
-    turns_a = [t for t in load_scored_turns(session, run_a) if t.label == chosen_a]
-    turns_b = [t for t in load_scored_turns(session, run_b) if t.label == chosen_b]
+    # One turn per question (the mean of its samples, aggregator/samples.py) on each side.
+    turns_a = [
+        t for t in per_question_means(load_scored_turns(session, run_a)) if t.label == chosen_a
+    ]
+    turns_b = [
+        t for t in per_question_means(load_scored_turns(session, run_b)) if t.label == chosen_b
+    ]
     keys_a = {(t.story_key, t.turn) for t in turns_a}
     _check_same_data(run_1, run_2, keys_a, {(t.story_key, t.turn) for t in turns_b})
     name_a, name_b = side_label(chosen_a, run_a), side_label(chosen_b, run_b)
@@ -83,6 +91,9 @@ def compare_runs(
     turns: list[ScoredTurn] = [dataclasses.replace(t, label=name_a) for t in turns_a] + [
         dataclasses.replace(t, label=name_b, story_id=story_ids[t.story_key]) for t in turns_b
     ]
+    judge = _same_judge(run_1, run_2)
+    if judge is None:  # grades of two different judges (or of one side only) do not pair
+        turns = [_ungraded(t) for t in turns]
     comparison = compare_models(turns, name_a, name_b)
     scores = compute_scores(turns)
     split = answerability_scores(turns)
@@ -103,17 +114,37 @@ def compare_runs(
         history=_history(run_1, run_2),
         models={
             name: model_summary(
-                model, name, scores, _usage(turns, name), split.get(name), cut[name]
+                model,
+                name,
+                scores,
+                _usage(turns, name),
+                split.get(name),
+                cut[name],
+                judge is not None,
             )
             for name, model in ((name_a, model_a), (name_b, model_b))
         },
         failures=failures,
         failures_total=failures_total,
         comparisons=(comparison,),
+        judge=None if judge is None else JudgeSummary(judge, None, compute_agreement(turns)),
     )
     stories = load_story_texts(session, run_a)
     title = f"evalfleet: run {run_b} against run {run_a}"
     return build_report(title, summary, turns, stories)
+
+
+def _same_judge(run_a: Run, run_b: Run) -> str | None:
+    """The judge model both runs were graded by; None when they were not graded by one."""
+    a = RunConfig.model_validate(run_a.config).judge
+    b = RunConfig.model_validate(run_b.config).judge
+    return a.model if a is not None and b is not None and a.model == b.model else None
+
+
+def _ungraded(turn: ScoredTurn) -> ScoredTurn:
+    return dataclasses.replace(
+        turn, judge=None, verdict=None, judge_reason=None, judged_by_rule=False, judge_error=None
+    )
 
 
 def _history(run_a: Run, run_b: Run) -> str:

@@ -1,4 +1,5 @@
-"""Why the scores differ: answer lengths, verbose answers, and the questions a model fixed or broke.
+"""Why the scores differ: answer lengths, verbose answers, and the questions a model fixed or broke
+(by F1, and with a judge by the judge's grade too).
 
 Everything is computed on the questions every model answered (the scored questions), so
 these numbers describe the same answers as the scores.
@@ -77,12 +78,17 @@ class ChangedQuestion:
     other_answer: str
     reference_f1: float  # 0-100
     other_f1: float
-    change: float  # other - reference, points
+    change: float  # other - reference, points (of the list's metric)
+    # The judge's grades and reasons; None without a judge or a grade.
+    reference_verdict: str | None = None
+    other_verdict: str | None = None
+    reference_reason: str | None = None
+    other_reason: str | None = None
 
 
 @dataclass(frozen=True)
 class ChangeLists:
-    """What the other model fixed (F1 up) and broke (F1 down) against the reference."""
+    """What the other model fixed (`metric` up) and broke (down) against the reference."""
 
     reference: str
     other: str
@@ -90,6 +96,7 @@ class ChangeLists:
     broke_total: int
     fixed: tuple[ChangedQuestion, ...]  # largest gain first
     broke: tuple[ChangedQuestion, ...]  # largest loss first
+    metric: str = "f1"  # or "judge": wrong to correct and back, in story order
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Diagnostics:
     scored_questions: int
     models: tuple[ModelDiagnostics, ...]
     changes: tuple[ChangeLists, ...]  # one per model after the reference
+    judge_changes: tuple[ChangeLists, ...] = ()  # the same by the judge; none without one
 
 
 def answer_words(text: str) -> int:
@@ -187,7 +195,12 @@ def _model_diagnostics(label: str, turns: Sequence[ScoredTurn]) -> ModelDiagnost
     )
 
 
-def _changed(ref: ScoredTurn, other: ScoredTurn, story: str) -> ChangedQuestion:
+def _value(turn: ScoredTurn, metric: str) -> float | None:
+    value: float | None = getattr(turn, metric)
+    return value
+
+
+def _changed(ref: ScoredTurn, other: ScoredTurn, story: str, metric: str) -> ChangedQuestion:
     reference_f1, other_f1 = (ref.f1 or 0.0) * 100, (other.f1 or 0.0) * 100
     return ChangedQuestion(
         story_key=ref.story_key,
@@ -200,7 +213,11 @@ def _changed(ref: ScoredTurn, other: ScoredTurn, story: str) -> ChangedQuestion:
         other_answer=other.answer or "",
         reference_f1=reference_f1,
         other_f1=other_f1,
-        change=other_f1 - reference_f1,
+        change=(_value(other, metric) or 0.0) * 100 - (_value(ref, metric) or 0.0) * 100,
+        reference_verdict=ref.verdict,
+        other_verdict=other.verdict,
+        reference_reason=ref.judge_reason,
+        other_reason=other.judge_reason,
     )
 
 
@@ -210,24 +227,31 @@ def _change_lists(
     scored: Mapping[str, Mapping[tuple[str, int], ScoredTurn]],
     stories: Mapping[str, str],
     shown: int,
+    metric: str = "f1",
 ) -> ChangeLists:
     # Sorted on the change alone, then only the shown questions get their excerpt: a regex
-    # search in the story per changed question was most of a large run's report.
+    # search in the story per changed question was most of a large run's report. A question
+    # without a value (not graded by the judge) changes nothing.
     changes = [
-        ((scored[other][key].f1 or 0.0) * 100 - (ref.f1 or 0.0) * 100, key)
+        (b * 100 - a * 100, key)
         for key, ref in scored[reference].items()
-        if key in scored[other] and (scored[other][key].f1 or 0.0) != (ref.f1 or 0.0)
+        if key in scored[other]
+        and (a := _value(ref, metric)) is not None
+        and (b := _value(scored[other][key], metric)) is not None
+        and a != b
     ]
     fixed = sorted((c for c in changes if c[0] > 0), key=lambda c: -c[0])
     broke = sorted((c for c in changes if c[0] < 0), key=lambda c: c[0])
 
     def shown_of(chosen: list[tuple[float, tuple[str, int]]]) -> tuple[ChangedQuestion, ...]:
         return tuple(
-            _changed(scored[reference][key], scored[other][key], stories.get(key[0], ""))
+            _changed(scored[reference][key], scored[other][key], stories.get(key[0], ""), metric)
             for _, key in chosen[:shown]
         )
 
-    return ChangeLists(reference, other, len(fixed), len(broke), shown_of(fixed), shown_of(broke))
+    return ChangeLists(
+        reference, other, len(fixed), len(broke), shown_of(fixed), shown_of(broke), metric
+    )
 
 
 def compute_diagnostics(
@@ -242,11 +266,16 @@ def compute_diagnostics(
         changes=tuple(
             _change_lists(labels[0], other, scored, stories, shown) for other in labels[1:]
         ),
+        judge_changes=tuple(
+            _change_lists(labels[0], other, scored, stories, shown, "judge") for other in labels[1:]
+        )
+        if any(t.judge is not None for t in turns)
+        else (),
     )
 
 
 def diagnostics_to_json(diagnostics: Diagnostics) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "scored_questions": diagnostics.scored_questions,
         "models": {
             m.label: {
@@ -260,21 +289,28 @@ def diagnostics_to_json(diagnostics: Diagnostics) -> dict[str, Any]:
             }
             for m in diagnostics.models
         },
-        "changes": {
-            c.other: {
-                "reference": c.reference,
-                "fixed_total": c.fixed_total,
-                "broke_total": c.broke_total,
-                "fixed": [_changed_json(q) for q in c.fixed],
-                "broke": [_changed_json(q) for q in c.broke],
-            }
-            for c in diagnostics.changes
-        },
+        "changes": _changes_json(diagnostics.changes),
+    }
+    if diagnostics.judge_changes:  # only with a judge: a run without one keeps its document
+        document["judge_changes"] = _changes_json(diagnostics.judge_changes)
+    return document
+
+
+def _changes_json(lists: Sequence[ChangeLists]) -> dict[str, Any]:
+    return {
+        c.other: {
+            "reference": c.reference,
+            "fixed_total": c.fixed_total,
+            "broke_total": c.broke_total,
+            "fixed": [_changed_json(q) for q in c.fixed],
+            "broke": [_changed_json(q) for q in c.broke],
+        }
+        for c in lists
     }
 
 
 def _changed_json(q: ChangedQuestion) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "story": q.story_key,
         "source": q.source,
         "turn": q.turn,
@@ -287,3 +323,9 @@ def _changed_json(q: ChangedQuestion) -> dict[str, Any]:
         "other_f1": q.other_f1,
         "change": q.change,
     }
+    if q.reference_verdict is not None or q.other_verdict is not None:
+        document |= {
+            "reference_verdict": q.reference_verdict, "other_verdict": q.other_verdict,
+            "reference_reason": q.reference_reason, "other_reason": q.other_reason,
+        }  # fmt: skip
+    return document

@@ -7,6 +7,13 @@ from collections.abc import Iterable
 from html import escape
 
 from evalfleet.aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
+from evalfleet.aggregator.html_style import CSS as _CSS
+from evalfleet.aggregator.judge_html import (
+    graded_html,
+    judge_agreement_html,
+    judge_comparison_html,
+    judge_line_html,
+)
 from evalfleet.aggregator.mcnemar import EM_RIGHT
 from evalfleet.aggregator.no_answer import NO_GOLD
 from evalfleet.aggregator.paired import (
@@ -29,67 +36,11 @@ from evalfleet.aggregator.render import (
     verdict_lines,
 )
 from evalfleet.aggregator.report_data import ReportData
+from evalfleet.aggregator.samples import noise_lines
 from evalfleet.aggregator.summary_types import Summary
 from evalfleet.aggregator.verdict import Verdict, format_ci, format_p, verdict
 
 __all__ = ["render_html"]
-
-_CSS = """
-:root { --ink:#202124; --muted:#5f6368; --line:#dadce0; --soft:#f6f8fa; --good:#188038;
-  --bad:#d93025; --neutral:#5f6368; --ref:#8a94a6; --other:#e8710a; }
-* { box-sizing: border-box; }
-body { margin:0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color:var(--ink); background:#fff; }
-main { max-width: 1040px; margin: 0 auto; padding: 28px 24px 64px; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 19px; margin: 40px 0 12px; padding-bottom: 6px;
-  border-bottom: 1px solid var(--line); }
-h3 { font-size: 16px; margin: 24px 0 8px; }
-.meta, .note, figcaption { color: var(--muted); font-size: 13px; }
-.verdict { border-radius: 10px; padding: 18px 22px; margin: 20px 0; border-left: 8px solid;
-  background: var(--soft); }
-.verdict.better { border-color: var(--good); background: #e6f4ea; }
-.verdict.worse { border-color: var(--bad); background: #fce8e6; }
-.verdict.unclear, .verdict.empty { border-color: var(--neutral); }
-.verdict .headline { font-size: 22px; font-weight: 700; }
-.verdict .detail { margin-top: 6px; font-size: 14px; }
-.tiles { display: flex; flex-wrap: wrap; gap: 10px; margin-top: 14px; }
-.tile { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px;
-  min-width: 150px; }
-.tile .k { font-size: 12px; color: var(--muted); }
-.tile .v { font-size: 20px; font-weight: 650; font-variant-numeric: tabular-nums; }
-.tile .s { font-size: 12px; color: var(--muted); }
-table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0 4px;
-  font-variant-numeric: tabular-nums; }
-th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: right; }
-td { white-space: nowrap; } td.text { white-space: normal; }
-.ci { color: var(--muted); font-size: 12px; }
-.wide { overflow-x: auto; }
-th { background: var(--soft); font-weight: 600; }
-th:first-child, td:first-child, td.text, th.text { text-align: left; }
-tr.overall td { font-weight: 700; }
-.pos { color: var(--good); } .neg { color: var(--bad); }
-figure { margin: 16px 0; }
-figure svg { width: 100%; height: auto; display: block; }
-.columns { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; }
-@media (max-width: 800px) { .columns { grid-template-columns: 1fr; } }
-.change { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin: 10px 0; }
-.change .where { font-size: 12px; color: var(--muted); }
-.change .q { font-weight: 600; margin: 2px 0 6px; white-space: pre-wrap; }
-.change .ans { display: grid; grid-template-columns: 110px 1fr 80px; gap: 8px; font-size: 14px;
-  padding: 2px 0; }
-.change .who { color: var(--muted); overflow-wrap: anywhere; }
-.change .said { white-space: pre-wrap; overflow-wrap: anywhere; }
-.change .f1 { text-align: right; font-variant-numeric: tabular-nums; }
-.change .gold { font-size: 14px; margin-top: 4px; }
-.change blockquote { margin: 8px 0 2px; padding: 6px 10px; background: var(--soft);
-  border-left: 3px solid var(--line); font-size: 13px; color: #3c4043; white-space: pre-wrap; }
-.badge { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 12px;
-  background: var(--soft); border: 1px solid var(--line); }
-.warning { border-left: 6px solid #f9ab00; background: #fef7e0; padding: 10px 14px;
-  border-radius: 6px; font-weight: 600; }
-footer { margin-top: 48px; color: var(--muted); font-size: 13px; }
-"""
 
 
 def _e(value: object) -> str:
@@ -148,6 +99,11 @@ def _verdict_block(comparison: PairedComparison) -> str:
             )
         )  # fmt: skip
         parts.append(_tile("F1 per question", f"{o.wins}/{o.ties}/{o.losses}", "win / tie / loss"))
+        if group.judge is not None:
+            j = group.judge
+            sub = f"{format_ci(j.accuracy.ci)}, {format_p(j.accuracy.p_value)}; McNemar "
+            parts.append(_tile("Δjudge accuracy", _difference(j.accuracy), sub + format_p(
+                j.mcnemar.p_value)))  # fmt: skip
         parts.append(
             _tile(
                 "Smallest detectable", f"{_num(f1.mde)} F1",
@@ -170,13 +126,15 @@ def _models_table(summary: Summary) -> str:
             f"<tr><td>{_e(label)}</td><td class='text'>{_e(m.model)}</td>"
             f"<td>{s.questions}</td><td>{s.answered}</td><td>{s.failed}</td>"
             f"<td>{s.scored}</td><td>{_num(s.em)}</td><td>{_num(s.f1)}</td>"
-            f"<td>{m.usage.completion_tokens:,}</td>"
+            + (f"<td>{_num(s.judge)}</td>" if summary.judge else "")
+            + f"<td>{m.usage.completion_tokens:,}</td>"
             f"<td>{m.truncation.truncated} ({100 * m.truncation.share:.1f}%)</td></tr>"
         )
     return (
         "<table><thead><tr><th>label</th><th class='text'>model</th><th>questions</th>"
         "<th>answered</th><th>failed</th><th>scored</th><th>EM</th><th>F1</th>"
-        "<th>completion tokens</th><th>cut by max_tokens</th></tr></thead><tbody>"
+        + ("<th>judge</th>" if summary.judge else "")
+        + "<th>completion tokens</th><th>cut by max_tokens</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
@@ -259,29 +217,39 @@ def _change(q: ChangedQuestion, reference: str, other: str) -> str:
     return (
         '<article class="change">'
         f'<div class="where">{_e(q.source)} · story {_e(q.story_key)} · turn {q.turn} · '
-        f"ΔF1 {_signed(q.change)}</div>"
+        f"ΔF1 {_signed(q.other_f1 - q.reference_f1)}</div>"
         f'<div class="q">{_e(q.question)}</div>'
         f'<div class="ans"><span class="who">{_e(reference)}</span>'
         f'<span class="said">{_e(q.reference_answer)}</span>'
         f'<span class="f1">F1 {q.reference_f1:.0f}</span></div>'
-        f'<div class="ans"><span class="who">{_e(other)}</span>'
+        + graded_html(q.reference_verdict, q.reference_reason)
+        + f'<div class="ans"><span class="who">{_e(other)}</span>'
         f'<span class="said">{_e(q.other_answer)}</span>'
         f'<span class="f1">F1 {q.other_f1:.0f}</span></div>'
-        f'<div class="gold"><span class="badge">gold</span> {_e(gold)}</div>'
+        + graded_html(q.other_verdict, q.other_reason)
+        + f'<div class="gold"><span class="badge">gold</span> {_e(gold)}</div>'
         f"<blockquote>{_e(q.excerpt)}</blockquote></article>"
     )
 
 
 def _change_section(changes: ChangeLists) -> str:
     ref, other = changes.reference, changes.other
-    parts = [f"<h2>What {_e(other)} fixed and broke against {_e(ref)}</h2>"]
+    judged = changes.metric == "judge"
+    by = " by the judge" if judged else ""
+    parts = [f"<h2>What {_e(other)} fixed and broke against {_e(ref)}{by}</h2>"]
     for name, total, items, order in (
         ("fixed", changes.fixed_total, changes.fixed, "largest gain first"),
         ("broke", changes.broke_total, changes.broke, "largest loss first"),
     ):
+        how = (
+            f"judged {'incorrect → correct' if name == 'fixed' else 'correct → incorrect'}; "
+            f"{len(items)} shown, story order"
+            if judged
+            else f"F1 {'up' if name == 'fixed' else 'down'}; {len(items)} shown, {order}"
+        )
         parts.append(
-            f'<h3 id="{name}-{_e(other)}">{name.capitalize()}: {total} questions '
-            f"(F1 {'up' if name == 'fixed' else 'down'}; {len(items)} shown, {order})</h3>"
+            f'<h3 id="{"judge-" if judged else ""}{name}-{_e(other)}">{name.capitalize()}: '
+            f"{total} questions ({how})</h3>"
         )
         parts += [_change(q, ref, other) for q in items]
         if not items:
@@ -308,7 +276,15 @@ def _left_out(summary: Summary) -> str:
     )
 
 
-def _method(comparisons: Iterable[PairedComparison]) -> str:
+def _noise(summary: Summary) -> str:
+    lines = noise_lines(summary.sampling_noise)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines[1:])
+    return f"<h2>Sampling noise</h2><p class='note'>{_e(lines[0])}</p><ul>{items}</ul>"
+
+
+def _method(comparisons: Iterable[PairedComparison], judged: bool) -> str:
     resamples = next((c.resamples for c in comparisons), 0)
     return (
         "<footer><p><b>How to read this.</b> Differences are the other model minus the "
@@ -325,7 +301,16 @@ def _method(comparisons: Iterable[PairedComparison]) -> str:
         "Holm-adjusted over the domains with at least "
         f"{FEW_STORIES} stories, so that testing several domains keeps the chance of any false "
         "claim at most 5%; a domain with fewer stories gets its estimate and interval only.</p>"
-        "<p>Made by evalfleet.</p></footer>"
+        + (
+            "<p><b>The judge.</b> Its accuracy is the share of answers graded correct (an "
+            "answer with EM = 1 by rule, with no call), on the questions graded for both "
+            "models; a grade the judge could not give is left out, never counted wrong. Its "
+            "difference has the same interval and test, McNemar reads correct / not correct, "
+            "and its per-domain p-values are their own Holm family.</p>"
+            if judged
+            else ""
+        )
+        + "<p>Made by evalfleet.</p></footer>"
     )
 
 
@@ -339,14 +324,18 @@ def _sections(report: ReportData, plots: list[Plot]) -> Iterable[str]:
     else:
         yield from (f"<p>{_e(line)}</p>" for line in verdict_lines(summary))
     yield from (f"<p class='warning'>{_e(line)}</p>" for line in summary.warnings)
-    yield "<h2>Scores</h2>" + _models_table(summary) + _answerability_table(summary)
+    yield (
+        "<h2>Scores</h2>" + _models_table(summary) + judge_line_html(summary)
+        + _answerability_table(summary)
+    )  # fmt: skip
     if "scores" in by_name:
         yield "<h2>Where the difference is</h2>" + _figure(by_name["scores"])
     for i, comparison in enumerate(report.comparisons, start=1):
         yield f"<h3>{_e(comparison.other)} against {_e(comparison.reference)}, per domain</h3>"
         if f"difference-{i}" in by_name:
             yield _figure(by_name[f"difference-{i}"])
-        yield _domain_table(comparison)
+        yield _domain_table(comparison) + judge_comparison_html(summary, i)
+    yield _noise(summary)
     if "f1-distribution" in by_name:
         yield (
             "<h2>How the models answer</h2><div class='columns'>"
@@ -355,9 +344,11 @@ def _sections(report: ReportData, plots: list[Plot]) -> Iterable[str]:
             + "</div>"
             + _diagnostics_table(report.diagnostics)
         )
-    yield from (_change_section(c) for c in report.diagnostics.changes)
+    yield judge_agreement_html(summary)
+    changes = (*report.diagnostics.changes, *report.diagnostics.judge_changes)
+    yield from (_change_section(c) for c in changes)
     yield _left_out(summary)
-    yield _method(report.comparisons)
+    yield _method(report.comparisons, summary.judge is not None)
 
 
 def render_html(report: ReportData) -> str:

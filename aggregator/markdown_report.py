@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from html import escape
 
 from evalfleet.aggregator.diagnostics import ChangedQuestion, ChangeLists, Diagnostics
+from evalfleet.aggregator.judge_render import example_lines
 from evalfleet.aggregator.mcnemar import EM_RIGHT
 from evalfleet.aggregator.no_answer import NO_GOLD
 from evalfleet.aggregator.plots import figure_png, report_plots
@@ -54,12 +55,21 @@ def _diagnostics(diagnostics: Diagnostics) -> list[str]:
     return lines
 
 
+def _graded(verdict: str | None, reason: str | None) -> str:
+    """The judge's grade after an answer; nothing without one."""
+    if verdict is None:
+        return ""
+    return f"; judge: {md_text(verdict)}" + (f" ({md_text(reason)})" if reason else "")
+
+
 def _change(q: ChangedQuestion, reference: str, other: str) -> list[str]:
     return [
         f"- **{md_text(q.question)}** ({md_text(q.source)}, story {md_text(q.story_key)}, "
-        f"turn {q.turn}, ΔF1 {q.change:+.0f})",
-        f"  - {md_text(reference)}: {md_text(q.reference_answer)} (F1 {q.reference_f1:.0f})",
-        f"  - {md_text(other)}: {md_text(q.other_answer)} (F1 {q.other_f1:.0f})",
+        f"turn {q.turn}, ΔF1 {q.other_f1 - q.reference_f1:+.0f})",
+        f"  - {md_text(reference)}: {md_text(q.reference_answer)} (F1 {q.reference_f1:.0f}"
+        f"{_graded(q.reference_verdict, q.reference_reason)})",
+        f"  - {md_text(other)}: {md_text(q.other_answer)} (F1 {q.other_f1:.0f}"
+        f"{_graded(q.other_verdict, q.other_reason)})",
         f"  - gold: {' / '.join(md_text(r) for r in q.references) or NO_GOLD}",
         f"  - story: {md_text(q.excerpt)}",
     ]
@@ -67,17 +77,36 @@ def _change(q: ChangedQuestion, reference: str, other: str) -> list[str]:
 
 def _changes(changes: ChangeLists) -> list[str]:
     ref, other = md_text(changes.reference), md_text(changes.other)
-    lines = ["", f"## What {other} fixed and broke against {ref}"]
+    by_judge = changes.metric == "judge"
+    lines = [
+        "",
+        f"## What {other} fixed and broke against {ref}{' by the judge' if by_judge else ''}",
+    ]
     for name, total, items in (
         ("Fixed", changes.fixed_total, changes.fixed),
         ("Broke", changes.broke_total, changes.broke),
     ):
-        direction = "up" if name == "Fixed" else "down"
-        lines += ["", f"### {name}: {total} questions (F1 {direction}; largest change first)", ""]
+        how = (
+            f"judged {'incorrect → correct' if name == 'Fixed' else 'correct → incorrect'}; "
+            "story order"
+            if by_judge
+            else f"F1 {'up' if name == 'Fixed' else 'down'}; largest change first"
+        )
+        lines += ["", f"### {name}: {total} questions ({how})", ""]
         lines += [line for q in items for line in _change(q, changes.reference, changes.other)]
         if not items:
             lines.append("None.")
     return lines
+
+
+def _judge_examples(report: ReportData) -> list[str]:
+    """A few answers EM calls wrong and the judge correct, per model, with its reasons."""
+    judge = report.summary.judge
+    examples = [e for m in judge.agreement for e in example_lines(m)] if judge else []
+    if not examples:
+        return []
+    lines = ["", "## Answers EM calls wrong and the judge correct (lowest F1 first)", ""]
+    return lines + [f"- {md_text(line)}" for line, _ in examples]
 
 
 def markdown_report(report: ReportData, image_folder: str | None) -> MarkdownReport:
@@ -95,6 +124,7 @@ def markdown_report(report: ReportData, image_folder: str | None) -> MarkdownRep
             lines += [f"![{md_text(plot.caption)}]({path})", "", f"*{md_text(plot.caption)}*"]
     if report.diagnostics.scored_questions:
         lines += _diagnostics(report.diagnostics)
-    for changes in report.diagnostics.changes:
+    for changes in (*report.diagnostics.changes, *report.diagnostics.judge_changes):
         lines += _changes(changes)
+    lines += _judge_examples(report)
     return MarkdownReport("\n".join(lines).rstrip("\n") + "\n", images)

@@ -46,7 +46,8 @@ def mcnemar_exact(fixed: int, broke: int) -> McNemarResult:
 
 
 def mcnemar_from_em(reference_em: Sequence[float], other_em: Sequence[float]) -> McNemarResult:
-    """The test on paired EM scores, binarized at EM_RIGHT."""
+    """The test on paired EM scores, binarized at EM_RIGHT; also on the judge's grades
+    (1 correct, 0 not), which binarizing leaves as they are."""
     if len(reference_em) != len(other_em):
         raise ValueError("paired EM sequences must have the same length")
     fixed = sum(r < EM_RIGHT <= o for r, o in zip(reference_em, other_em, strict=True))

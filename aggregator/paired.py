@@ -4,6 +4,8 @@ Differences are "other minus reference" in points (0-100 scale): the reference i
 first model (the base). Intervals and p-values come from a story-clustered bootstrap
 (`aggregator.bootstrap`); EM is also tested with an exact McNemar test (binarized at 0.5).
 Per-domain p-values are Holm-adjusted over the domains that make a claim (`compare_domains`).
+With a judge, its accuracy gets the same statistics on the questions graded for both models
+(`JudgeComparison`; a judge grade is right/wrong, so its McNemar test needs no binarizing).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from evalfleet.aggregator.bootstrap import (
     resample_counts,
 )
 from evalfleet.aggregator.holm import holm_adjust
-from evalfleet.aggregator.mcnemar import EM_RIGHT, McNemarResult, mcnemar_from_em
+from evalfleet.aggregator.mcnemar import McNemarResult, mcnemar_from_em
 from evalfleet.aggregator.scored import ScoredTurn
 from evalfleet.aggregator.student_t import t_quantile
 
@@ -36,6 +37,7 @@ __all__ = [
     "FEW_STORIES_NOTE",
     "POWER",
     "GroupComparison",
+    "JudgeComparison",
     "MetricComparison",
     "Outcomes",
     "PairedComparison",
@@ -45,7 +47,6 @@ __all__ = [
     "compare_domains",
     "compare_group",
     "compare_models",
-    "comparison_to_json",
     "mde_factor",
     "pair_turns",
 ]
@@ -76,13 +77,21 @@ class PairedQuestion:
     reference_f1: float
     other_em: float
     other_f1: float
+    # The judge's grades (1.0 correct, 0.0 not); None: not graded (no judge, or it failed).
+    reference_judge: float | None = None
+    other_judge: float | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Graded for both models: the only questions the judge metric pairs."""
+        return self.reference_judge is not None and self.other_judge is not None
 
 
 @dataclass(frozen=True)
 class MetricComparison:
     """One metric of both models and their difference, in points (0-100)."""
 
-    metric: str  # "em" or "f1"
+    metric: str  # "em", "f1" or "judge"
     reference: float
     other: float
     reference_ci: tuple[float, float] | None
@@ -123,6 +132,30 @@ class Outcomes:
     losses: int
 
 
+def _p_shown(p_value: float, p_holm: float | None, too_few_stories: bool) -> float | None:
+    """A McNemar p as a report shows it: Holm-adjusted for a domain, none without a claim."""
+    if too_few_stories:
+        return None
+    return p_value if p_holm is None else p_holm
+
+
+@dataclass(frozen=True)
+class JudgeComparison:
+    """The judge's accuracy on the questions of a group graded for both models (docs/
+    architecture.md, "The judge"), with its McNemar test on correct / not correct."""
+
+    questions: int
+    stories: int
+    accuracy: MetricComparison  # metric "judge"
+    mcnemar: McNemarResult
+    too_few_stories: bool = False  # only ever set on a domain
+    mcnemar_p_holm: float | None = None
+
+    @property
+    def mcnemar_p_shown(self) -> float | None:
+        return _p_shown(self.mcnemar.p_value, self.mcnemar_p_holm, self.too_few_stories)
+
+
 @dataclass(frozen=True)
 class GroupComparison:
     """The comparison on one group of questions: a source domain, or all of them."""
@@ -136,12 +169,11 @@ class GroupComparison:
     f1_outcomes: Outcomes
     too_few_stories: bool = False  # only ever set on a domain
     mcnemar_p_holm: float | None = None  # as MetricComparison.p_holm
+    judge: JudgeComparison | None = None  # None: no question of the group graded for both
 
     @property
     def mcnemar_p_shown(self) -> float | None:
-        if self.too_few_stories:
-            return None
-        return self.mcnemar.p_value if self.mcnemar_p_holm is None else self.mcnemar_p_holm
+        return _p_shown(self.mcnemar.p_value, self.mcnemar_p_holm, self.too_few_stories)
 
 
 @dataclass(frozen=True)
@@ -156,6 +188,7 @@ class PairedComparison:
     overall: GroupComparison | None  # None when no question was answered by both
     domains: tuple[GroupComparison, ...]
     holm_domains: int = 0  # domains in the Holm family: those with enough stories
+    judge_holm_domains: int = 0  # the same for the judge metric (its own graded stories)
 
 
 def mde_factor(df: int, alpha: float = ALPHA, power: float = POWER) -> float:
@@ -189,6 +222,8 @@ def pair_turns(
                 reference_f1=ref.f1 or 0.0,
                 other_em=oth.em or 0.0,
                 other_f1=oth.f1 or 0.0,
+                reference_judge=ref.judge,
+                other_judge=oth.judge,
             )
         )
     return paired, len(by_key) - len(paired)
@@ -221,7 +256,30 @@ def compare_group(
             ties=int((oth_f1 == ref_f1).sum()),
             losses=int((oth_f1 < ref_f1).sum()),
         ),
+        judge=_judge(questions, clusters, counts, rng, resamples),
     )
+
+
+def _judge(
+    questions: Sequence[PairedQuestion], clusters: IntArray, counts: FloatArray,
+    rng: np.random.Generator, resamples: int,
+) -> JudgeComparison | None:  # fmt: skip
+    """The judge metric on the questions graded for both models: on the group's resamples
+    while every story keeps one (as usual), else on those of the stories that do (0 / 0)."""
+    graded = np.array([q.judged for q in questions], dtype=bool)
+    if not graded.any():
+        return None
+    kept = clusters[graded]
+    stories = np.unique(kept)
+    if len(stories) < counts.shape[1]:
+        kept = np.searchsorted(stories, kept).astype(np.int64)
+        counts = resample_counts(rng, len(stories), resamples).astype(np.float64)
+    ref = np.array([q.reference_judge for q in questions if q.judged], dtype=np.float64)
+    oth = np.array([q.other_judge for q in questions if q.judged], dtype=np.float64)
+    return JudgeComparison(
+        int(graded.sum()), len(stories), _metric("judge", ref, oth, kept, counts),
+        mcnemar_from_em(ref.tolist(), oth.tolist()),
+    )  # fmt: skip
 
 
 def _metric(
@@ -264,18 +322,19 @@ def compare_models(
     questions, left_out = pair_turns(turns, reference, other)
     rng = np.random.default_rng(seed)
     overall = compare_group(questions, OVERALL, rng, resamples) if questions else None
-    domains, family = compare_domains(questions, rng, resamples)
+    domains, family, judge_family = compare_domains(questions, rng, resamples)
     return PairedComparison(
-        reference, other, left_out, resamples, seed, overall, domains, holm_domains=family
-    )
+        reference, other, left_out, resamples, seed, overall, domains, holm_domains=family,
+        judge_holm_domains=judge_family,
+    )  # fmt: skip
 
 
 def compare_domains(
     questions: Sequence[PairedQuestion], rng: np.random.Generator, resamples: int
-) -> tuple[tuple[GroupComparison, ...], int]:
-    """Every source domain (sorted) with Holm-adjusted p-values, and the family size: the
-    domains with at least FEW_STORIES stories. Each metric (F1, EM, McNemar) is its own family.
-    """
+) -> tuple[tuple[GroupComparison, ...], int, int]:
+    """Every source domain (sorted) with Holm-adjusted p-values, and the family sizes: the
+    domains with at least FEW_STORIES stories, then those with as many graded for the judge.
+    Each metric (F1, EM, McNemar, judge, McNemar on the judge) is its own family."""
     by_domain: dict[str, list[PairedQuestion]] = defaultdict(list)
     for q in questions:
         by_domain[q.source].append(q)
@@ -285,7 +344,14 @@ def compare_domains(
     em = holm_adjust([_p(g.em) for g in family])
     mcnemar = holm_adjust([g.mcnemar.p_value for g in family])
     adjusted = {g.domain: ps for g, *ps in zip(family, f1, em, mcnemar, strict=True)}
-    return tuple(_claim(g, adjusted.get(g.domain)) for g in groups), len(family)
+    judged = {
+        g.domain: g.judge for g in groups if g.judge is not None and g.judge.stories >= FEW_STORIES
+    }
+    accuracy = holm_adjust([_p(j.accuracy) for j in judged.values()])
+    judge_mcnemar = holm_adjust([j.mcnemar.p_value for j in judged.values()])
+    judge_adjusted = {d: ps for d, *ps in zip(judged, accuracy, judge_mcnemar, strict=True)}
+    claims = tuple(_claim(g, adjusted.get(g.domain), judge_adjusted.get(g.domain)) for g in groups)
+    return claims, len(family), len(judged)
 
 
 def _p(metric: MetricComparison) -> float:
@@ -294,16 +360,29 @@ def _p(metric: MetricComparison) -> float:
     return metric.p_value
 
 
-def _claim(group: GroupComparison, p_holm: list[float] | None) -> GroupComparison:
-    """The domain with its adjusted (F1, EM, McNemar) p-values, or marked too few stories."""
+def _claim(
+    group: GroupComparison, p_holm: list[float] | None, judge_p_holm: list[float] | None
+) -> GroupComparison:
+    """The domain with its adjusted (F1, EM, McNemar) p-values, or marked too few stories;
+    its judge comparison likewise with (accuracy, McNemar), on its own graded stories."""
+    judge = group.judge
+    if judge is not None:
+        judge = (
+            replace(judge, accuracy=replace(judge.accuracy, claims=False), too_few_stories=True)
+            if judge_p_holm is None
+            else replace(
+                judge, accuracy=replace(judge.accuracy, p_holm=judge_p_holm[0]),
+                mcnemar_p_holm=judge_p_holm[1],
+            )
+        )  # fmt: skip
     if p_holm is None:
         return replace(
             group, f1=replace(group.f1, claims=False), em=replace(group.em, claims=False),
-            too_few_stories=True,
+            too_few_stories=True, judge=judge,
         )  # fmt: skip
     return replace(
         group, f1=replace(group.f1, p_holm=p_holm[0]), em=replace(group.em, p_holm=p_holm[1]),
-        mcnemar_p_holm=p_holm[2],
+        mcnemar_p_holm=p_holm[2], judge=judge,
     )  # fmt: skip
 
 
@@ -319,67 +398,3 @@ def compare_all(
         compare_models(turns, labels[0], other, resamples=resamples, seed=seed)
         for other in labels[1:]
     ]
-
-
-def comparison_to_json(comparison: PairedComparison) -> dict[str, Any]:
-    """The machine form: every number, domains keyed by name."""
-    return {
-        "reference": comparison.reference,
-        "other": comparison.other,
-        "left_out": comparison.left_out,
-        "method": {
-            "interval": "t interval on the story-bootstrap standard error, stories - 1 df",
-            "resamples": comparison.resamples,
-            "seed": comparison.seed,
-            "confidence": 1 - ALPHA,
-            "mde_power": POWER,
-            "mcnemar_em_right_at": EM_RIGHT,
-            "domains_adjusted": "holm",
-            "holm_domains": comparison.holm_domains,
-            "few_stories_below": FEW_STORIES,
-        },
-        "overall": _group_json(comparison.overall) if comparison.overall else None,
-        "domains": {g.domain: _group_json(g, domain=True) for g in comparison.domains},
-    }
-
-
-def _group_json(group: GroupComparison, domain: bool = False) -> dict[str, Any]:
-    """A domain also carries its Holm-adjusted p-values and `too_few_stories`; there
-    `significant` is Holm-based (and false with too few stories)."""
-    document: dict[str, Any] = {
-        "questions": group.questions,
-        "stories": group.stories,
-        "em": _metric_json(group.em),
-        "f1": _metric_json(group.f1),
-        "mcnemar": {
-            "fixed": group.mcnemar.fixed,
-            "broke": group.mcnemar.broke,
-            "p_value": group.mcnemar.p_value,
-        },
-        "f1_outcomes": {
-            "wins": group.f1_outcomes.wins,
-            "ties": group.f1_outcomes.ties,
-            "losses": group.f1_outcomes.losses,
-        },
-    }
-    if domain:
-        document["em"]["p_holm"] = group.em.p_holm
-        document["f1"]["p_holm"] = group.f1.p_holm
-        document["mcnemar"]["p_holm"] = group.mcnemar_p_holm
-        document["too_few_stories"] = group.too_few_stories
-    return document
-
-
-def _metric_json(metric: MetricComparison) -> dict[str, Any]:
-    return {
-        "reference": metric.reference,
-        "other": metric.other,
-        "reference_ci": list(metric.reference_ci) if metric.reference_ci else None,
-        "other_ci": list(metric.other_ci) if metric.other_ci else None,
-        "difference": metric.difference,
-        "ci": list(metric.ci) if metric.ci else None,
-        "se": metric.se,
-        "p_value": metric.p_value,
-        "mde": metric.mde,
-        "significant": metric.significant,
-    }

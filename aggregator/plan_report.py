@@ -4,7 +4,8 @@ Usage per story is measured on the pilot, over all its models (a planned run ask
 requests are the API calls sent (retries and 429s included) plus the answers the cache served,
 each of which a new story would have to ask for; tokens count every answer, cached or not.
 Dollars use the run's stored prices; a model the run has no price for (the demo's) is priced
-from the price table (schema/pricing.py), and the plan says so.
+from the price table (schema/pricing.py), and the plan says so. A judged pilot adds its
+judge's calls, tokens (of the calls bought) and dollars: a planned run is graded too.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from evalfleet.aggregator.judge_summary import judge_usage
 from evalfleet.aggregator.paired import pair_turns
-from evalfleet.aggregator.planning import MetricPlan, paired_spreads, plan_metric
+from evalfleet.aggregator.planning import MetricPlan, judge_spread, paired_spreads, plan_metric
+from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import load_scored_turns
 from evalfleet.aggregator.summary import get_run
 from evalfleet.schema.accounting import usage_by_label
 from evalfleet.schema.errors import EvalfleetError
 from evalfleet.schema.models import Answer, RunState, Story
-from evalfleet.schema.payloads import RunConfig
+from evalfleet.schema.payloads import JUDGE_LABEL, RunConfig
 from evalfleet.schema.pricing import cost_usd
 
 __all__ = ["PlanError", "RunPlan", "StoryUsage", "plan_lines", "plan_run", "plan_to_json"]
@@ -62,6 +65,11 @@ class ComparisonPlan:
     other: str
     f1: MetricPlan
     em: MetricPlan
+    judge: MetricPlan | None = None  # the judge's accuracy; None without a judge
+
+    def metrics(self) -> list[tuple[str, MetricPlan]]:
+        judge = [("Δjudge", self.judge)] if self.judge else []
+        return [("ΔF1", self.f1), ("ΔEM", self.em), *judge]
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,8 @@ def _prices(
     config: RunConfig, table: Mapping[str, tuple[float, float]]
 ) -> dict[str, tuple[tuple[float, float] | None, str | None]]:
     prices: dict[str, tuple[tuple[float, float] | None, str | None]] = {}
-    for label, model in config.models.items():
+    judge = {JUDGE_LABEL: config.judge.model} if config.judge else {}
+    for label, model in {**config.models, **judge}.items():
         stored, listed = config.prices.get(label), table.get(model)
         if stored is not None:
             prices[label] = (stored, "run")
@@ -104,6 +113,16 @@ def _per_story(
     for label, cached, p, c in rows:
         requests[label] += int(cached or 0)
         prompt[label], completion[label] = int(p or 0), int(c or 0)
+    judging = judge_usage(session, run_id, config)
+    if judging is not None:  # a planned run is graded too: the judge's calls and tokens
+        labels.append(JUDGE_LABEL)
+        # Its calls are in the items' api_calls already (they graded there); what the cache
+        # served, a fresh run pays too.
+        requests[JUDGE_LABEL] = judging.cached
+        prompt[JUDGE_LABEL], completion[JUDGE_LABEL] = (
+            judging.prompt_tokens,
+            judging.completion_tokens,
+        )
     costs = [cost_usd(prices[label][0], prompt[label], completion[label]) for label in labels]
     total_cost = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
     return StoryUsage(
@@ -125,7 +144,7 @@ def plan_run(
     if run.state != RunState.DONE.value:
         raise PlanError(f"run {run_id} is {run.state}: plan from a finished (done) run")
     config = RunConfig.model_validate(run.config)
-    turns = load_scored_turns(session, run_id)
+    turns = per_question_means(load_scored_turns(session, run_id))  # a story with its samples
     labels = list(config.models)
     comparisons = []
     for other in labels[1:]:
@@ -133,9 +152,11 @@ def plan_run(
         if len({q.story_key for q in questions}) < 2:
             raise PlanError(f"run {run_id}: {other} and {labels[0]} share fewer than 2 stories")
         f1, em = paired_spreads(questions)
+        judge = judge_spread(questions)
         comparisons.append(
             ComparisonPlan(labels[0], other, plan_metric(f1, mde, alpha, power),
-                           plan_metric(em, mde, alpha, power))
+                           plan_metric(em, mde, alpha, power),
+                           None if judge is None else plan_metric(judge, mde, alpha, power))
         )  # fmt: skip
     if not comparisons:
         raise PlanError(f"run {run_id} has one model: nothing to compare")
@@ -186,6 +207,7 @@ def plan_to_json(plan: RunPlan, mde: float, alpha: float, power: float) -> dict[
                 "reference": c.reference,
                 "f1": _metric_json(c.f1, plan.per_story),
                 "em": _metric_json(c.em, plan.per_story),
+                **({"judge": _metric_json(c.judge, plan.per_story)} if c.judge else {}),
             }
             for c in plan.comparisons
         },
@@ -212,7 +234,7 @@ def plan_lines(plan: RunPlan) -> list[str]:
         + (f"; the run stored no price for {', '.join(listed)}: list prices" if listed else "")
     ]
     for c in plan.comparisons:
-        for name, m in (("ΔF1", c.f1), ("ΔEM", c.em)):
+        for name, m in c.metrics():
             s = m.spread
             lines.append(
                 f"{c.other} against {c.reference}, {name}: pilot {s.difference:+.1f} points, "

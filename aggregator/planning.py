@@ -30,6 +30,7 @@ from evalfleet.aggregator.paired import PERCENT, PairedQuestion, mde_factor
 __all__ = [
     "MetricPlan",
     "StorySpread",
+    "judge_spread",
     "paired_spreads",
     "plan_metric",
     "smallest_detectable",
@@ -42,7 +43,7 @@ __all__ = [
 class StorySpread:
     """A pilot's paired difference on one metric and its story-level spread, in points."""
 
-    metric: str  # "f1" or "em"
+    metric: str  # "f1", "em" or "judge"
     stories: int
     questions: int
     difference: float  # the pilot's mean difference
@@ -78,15 +79,29 @@ def story_spread(metric: str, differences: FloatArray, clusters: IntArray) -> St
     return StorySpread(metric, stories, int(sizes.sum()), mean * PERCENT, sd * PERCENT)
 
 
+def _clusters(questions: Sequence[PairedQuestion]) -> IntArray:
+    index: dict[str, int] = {}
+    return np.array([index.setdefault(q.story_key, len(index)) for q in questions], dtype=np.int64)
+
+
 def paired_spreads(questions: Sequence[PairedQuestion]) -> tuple[StorySpread, StorySpread]:
     """(F1, EM) spreads of a pilot's paired questions."""
-    index: dict[str, int] = {}
-    clusters = np.array(
-        [index.setdefault(q.story_key, len(index)) for q in questions], dtype=np.int64
-    )
+    clusters = _clusters(questions)
     f1 = np.array([q.other_f1 - q.reference_f1 for q in questions], dtype=np.float64)
     em = np.array([q.other_em - q.reference_em for q in questions], dtype=np.float64)
     return story_spread("f1", f1, clusters), story_spread("em", em, clusters)
+
+
+def judge_spread(questions: Sequence[PairedQuestion]) -> StorySpread | None:
+    """The judge accuracy's spread on the questions graded for both models (the report's
+    pairing); None when fewer than two stories have one (no judge, say)."""
+    judged = [q for q in questions if q.judged]
+    if len({q.story_key for q in judged}) < 2:
+        return None
+    differences = np.array(
+        [(q.other_judge or 0.0) - (q.reference_judge or 0.0) for q in judged], dtype=np.float64
+    )
+    return story_spread("judge", differences, _clusters(judged))
 
 
 def smallest_detectable(sd: float, stories: int, alpha: float, power: float) -> float:

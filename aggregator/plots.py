@@ -58,6 +58,26 @@ def _groups(comparison: PairedComparison) -> list[GroupComparison]:
     return [*comparison.domains, *([comparison.overall] if comparison.overall else [])]
 
 
+def _metric(group: GroupComparison | None, metric: str) -> MetricComparison | None:
+    """A group's "f1", "em" or "judge" (its accuracy; None where nothing was graded)."""
+    if group is None:
+        return None
+    if metric == "judge":
+        return None if group.judge is None else group.judge.accuracy
+    found: MetricComparison = getattr(group, metric)
+    return found
+
+
+def _name(metric: str) -> str:
+    return "judge accuracy" if metric == "judge" else metric.upper()
+
+
+def _metrics(report: ReportData) -> tuple[str, ...]:
+    """The plotted metrics: F1 and EM, and the judge's accuracy when it graded anything."""
+    judged = any(_metric(g, "judge") for c in report.comparisons for g in _groups(c))
+    return ("f1", "em", "judge") if judged else ("f1", "em")
+
+
 def _error(value: float, ci: tuple[float, float] | None) -> tuple[float, float]:
     return (0.0, 0.0) if ci is None else (value - ci[0], ci[1] - value)
 
@@ -75,8 +95,7 @@ def _score_axes(ax: Axes, report: ReportData, metric: str) -> None:
         by_domain = {g.domain: g for g in _groups(comparison)}
         values, errors = [], []
         for domain in domains:
-            group = by_domain.get(domain)
-            m: MetricComparison | None = getattr(group, metric) if group else None
+            m = _metric(by_domain.get(domain), metric)
             value = (m.reference if i == 0 else m.other) if m else 0.0
             ci = (m.reference_ci if i == 0 else m.other_ci) if m else None
             values.append(value)
@@ -88,20 +107,21 @@ def _score_axes(ax: Axes, report: ReportData, metric: str) -> None:
         )  # fmt: skip
     ax.set_xticks(x, [_plain(d) for d in domains], rotation=20, ha="right")
     ax.set_ylim(0, 100)
-    ax.set_title(metric.upper())
+    ax.set_title(_name(metric))
     ax.grid(axis="y", alpha=0.3)
 
 
 def _scores_plot(report: ReportData) -> Plot:
-    figure = Figure(figsize=(8.0, 3.2), layout="constrained")
-    axes = figure.subplots(1, 2)
-    _score_axes(axes[0], report, "f1")
-    _score_axes(axes[1], report, "em")
+    metrics = _metrics(report)
+    figure = Figure(figsize=(4.0 * len(metrics), 3.2), layout="constrained")
+    axes = figure.subplots(1, len(metrics))
+    for ax, metric in zip(axes, metrics, strict=True):
+        _score_axes(ax, report, metric)
     axes[0].legend(loc="upper left", fontsize=8, frameon=False)
+    names = "F1, EM and the judge's accuracy" if "judge" in metrics else "F1 and EM"
     return Plot(
         "scores",
-        "F1 and EM per source domain and overall (0-100); "
-        "whiskers: 95% intervals (story bootstrap)",
+        f"{names} per source domain and overall (0-100); whiskers: 95% intervals (story bootstrap)",
         figure,
     )
 
@@ -109,12 +129,16 @@ def _scores_plot(report: ReportData) -> Plot:
 def _difference_plot(comparison: PairedComparison, index: int) -> Plot:
     """Forest plot: the paired difference per domain with its 95% interval."""
     groups = _groups(comparison)
-    figure = Figure(figsize=(8.0, 0.32 * len(groups) + 1.1), layout="constrained")
-    axes = figure.subplots(1, 2, sharey=True)
+    metrics = ("f1", "em", "judge") if any(g.judge for g in groups) else ("f1", "em")
+    figure = Figure(figsize=(4.0 * len(metrics), 0.32 * len(groups) + 1.1), layout="constrained")
+    axes = figure.subplots(1, len(metrics), sharey=True)
     y = np.arange(len(groups))[::-1]
-    for ax, metric in zip(axes, ("f1", "em"), strict=True):
+    for ax, metric in zip(axes, metrics, strict=True):
         for row, group in zip(y, groups, strict=True):
-            m: MetricComparison = getattr(group, metric)
+            found = _metric(group, metric)
+            if found is None:  # not graded for both in this domain
+                continue
+            m: MetricComparison = found
             color = "#188038" if m.significant and m.difference > 0 else (
                 "#d93025" if m.significant else "#5f6368")  # fmt: skip
             err = np.array([_error(m.difference, m.ci)]).T
@@ -124,7 +148,7 @@ def _difference_plot(comparison: PairedComparison, index: int) -> Plot:
                 markersize=6 if overall else 4, capsize=3, elinewidth=1.6 if overall else 1,
             )  # fmt: skip
         ax.axvline(0, color="#333333", linewidth=0.8)
-        ax.set_title(f"Δ{metric.upper()}: {comparison.other} − {comparison.reference}")
+        ax.set_title(f"Δ{_name(metric)}: {comparison.other} − {comparison.reference}")
         ax.grid(axis="x", alpha=0.3)
         ax.set_xlabel("points")
     axes[0].set_yticks(y, [_plain(f"{g.domain} (n={g.questions})") for g in groups])

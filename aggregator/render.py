@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from evalfleet.aggregator.answerability import GROUPS
+from evalfleet.aggregator.judge_render import (
+    AGREEMENT_COLUMNS,
+    AGREEMENT_NOTE,
+    AGREEMENT_TITLE,
+    JUDGE_COLUMNS,
+    agreement_rows,
+    example_lines,
+    judge_comparison_rows,
+    judge_holm_note,
+    judge_line,
+    judge_title,
+)
 from evalfleet.aggregator.paired import (
     FEW_STORIES,
     FEW_STORIES_NOTE,
@@ -15,6 +29,7 @@ from evalfleet.aggregator.paired import (
     MetricComparison,
     PairedComparison,
 )
+from evalfleet.aggregator.samples import noise_lines
 from evalfleet.aggregator.summary_types import CrossRunSummary, RunSummary, Summary
 from evalfleet.aggregator.truncation import truncation_line
 from evalfleet.aggregator.verdict import verdict
@@ -177,27 +192,84 @@ def _left_out(summary: Summary) -> list[str]:
     return lines
 
 
+def _model_cells(summary: Summary) -> list[list[str]]:
+    """label, model, questions, answered, failed, EM, F1 (and the judge's accuracy)."""
+    judged = summary.judge is not None
+    return [
+        [label, m.model, str(s.questions), str(s.answered), str(s.failed), _fmt(s.em), _fmt(s.f1)]
+        + ([_fmt(s.judge)] if judged else [])
+        for label, m in summary.models.items()
+        for s in [m.overall]
+    ]
+
+
+def _domain_cell(summary: Summary, domain: str, label: str) -> str | None:
+    """F1 (EM), with the judge's accuracy after a slash when the run has a judge."""
+    d = summary.models[label].domains.get(domain)
+    if d is None:
+        return None
+    judge = f" / {_fmt(d.judge)}" if summary.judge is not None else ""
+    return f"{_fmt(d.f1)} ({_fmt(d.em)}){judge}"
+
+
+def _domains_title(summary: Summary) -> str:
+    judge = " / judge accuracy" if summary.judge is not None else ""
+    return f"F1 (EM){judge} per source domain"
+
+
+def _model_columns(summary: Summary) -> list[str]:
+    judge = ["judge"] if summary.judge is not None else []
+    return ["label", "model", "questions", "answered", "failed", "EM", "F1", *judge]
+
+
+def _table(title: str, columns: Sequence[str], rows: list[list[str]], left: int = 1) -> Table:
+    table = Table(title=title, pad_edge=False)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < left else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def judge_parts(summary: Summary) -> list[RenderableType]:
+    """The judge's tables and lines for the terminal: per comparison, then the agreement."""
+    parts: list[RenderableType] = []
+    for comparison in summary.comparisons:
+        rows = judge_comparison_rows(comparison)
+        if rows:
+            parts.append(_table(judge_title(comparison), JUDGE_COLUMNS, rows))
+            note = judge_holm_note(comparison)
+            parts.extend([Text(note, style="dim")] if note else [])
+    rows = agreement_rows(summary)
+    if rows:
+        parts += [
+            _table(AGREEMENT_TITLE, AGREEMENT_COLUMNS, rows),
+            Text(AGREEMENT_NOTE, style="dim"),
+        ]
+    for m in summary.judge.agreement if summary.judge else ():
+        parts.extend(Text(f"  judged correct, EM wrong: {line}") for line, _ in example_lines(m))
+    return parts
+
+
 def render_table(summary: Summary) -> Group:
     models = Table(title="Scores (official CoQA EM/F1, 0-100)")
-    for column in ("label", "model", "questions", "answered", "failed", "EM", "F1"):
+    for column in _model_columns(summary):
         models.add_column(column, justify="left" if column in ("label", "model") else "right")
-    for label, m in summary.models.items():
-        s = m.overall
-        models.add_row(
-            label, m.model, str(s.questions), str(s.answered), str(s.failed), _fmt(s.em),
-            _fmt(s.f1),
-        )  # fmt: skip
-    domains = Table(title="F1 (EM) per source domain")
+    for row in _model_cells(summary):
+        models.add_row(*row)
+    domains = Table(title=_domains_title(summary))
     domains.add_column("domain")
     for label in summary.models:
         domains.add_column(label, justify="right")
     for domain in _domains(summary):
         cells = []
-        for m in summary.models.values():
-            d = m.domains.get(domain)
-            cells.append(f"{_fmt(d.f1)} ({_fmt(d.em)}) n={d.scored}" if d else "-")
+        for label, m in summary.models.items():
+            d, cell = m.domains.get(domain), _domain_cell(summary, domain, label)
+            cells.append(f"{cell} n={d.scored}" if d and cell else "-")
         domains.add_row(domain, *cells)
     parts: list[RenderableType] = [Text(headline(summary)), models, Text(cut_line(summary))]
+    line = judge_line(summary)
+    parts.extend([Text(line)] if line else [])
     split = answerability_rows(summary)
     if split:
         answerability = Table(title=ANSWERABILITY_TITLE)
@@ -220,6 +292,8 @@ def render_table(summary: Summary) -> Group:
             table.add_row(*row)
         parts.append(table)
         parts.extend(Text(note, style="dim") for note in comparison_notes(comparison))
+    parts.extend(Text(line) for line in noise_lines(summary.sampling_noise))
+    parts += judge_parts(summary)
     parts.extend(Text(line, style="bold") for line in verdict_lines(summary))
     parts.extend(Text(line, style="bold yellow") for line in summary.warnings)
     parts.extend(Text(line) for line in _left_out(summary))
@@ -232,17 +306,13 @@ def render_markdown(summary: Summary) -> str:
     lines += [""] if verdict_lines(summary) else []
     lines += [f"> **{line}**" for line in summary.warnings]
     lines += [""] if summary.warnings else []
-    lines += [
-        "| label | model | questions | answered | failed | EM | F1 |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for label, m in summary.models.items():
-        s = m.overall
-        lines.append(
-            f"| {label} | `{m.model}` | {s.questions} | {s.answered} | {s.failed} "
-            f"| {_fmt(s.em)} | {_fmt(s.f1)} |"
-        )
+    columns = _model_columns(summary)
+    lines += ["| " + " | ".join(columns) + " |", "|---|---|" + "---:|" * (len(columns) - 2)]
+    for label, model, *cells in _model_cells(summary):
+        lines.append(f"| {label} | `{model}` | " + " | ".join(cells) + " |")
     lines += ["", cut_line(summary)]
+    line = judge_line(summary)
+    lines += ["", line] if line else []
     split = answerability_rows(summary)
     if split:
         lines += ["", f"## {ANSWERABILITY_TITLE}", ""]
@@ -251,14 +321,11 @@ def render_markdown(summary: Summary) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in split]
         lines += ["", ANSWERABILITY_NOTE]
     labels = list(summary.models)
-    lines += ["", "## F1 (EM) per source domain", ""]
+    lines += ["", f"## {_domains_title(summary)}", ""]
     lines.append("| domain | " + " | ".join(labels) + " |")
     lines.append("|---|" + "---:|" * len(labels))
     for domain in _domains(summary):
-        cells = []
-        for m in summary.models.values():
-            d = m.domains.get(domain)
-            cells.append(f"{_fmt(d.f1)} ({_fmt(d.em)})" if d else "-")
+        cells = [_domain_cell(summary, domain, label) or "-" for label in labels]
         lines.append(f"| {domain} | " + " | ".join(cells) + " |")
     for comparison in summary.comparisons:
         lines += ["", f"## {comparison.other} against {comparison.reference}, paired", ""]
@@ -266,7 +333,33 @@ def render_markdown(summary: Summary) -> str:
         lines.append("|---|" + "---:|" * (len(COMPARISON_COLUMNS) - 1))
         lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(comparison)]
         lines += [line for note in comparison_notes(comparison) for line in ("", note)]
+    noise = noise_lines(summary.sampling_noise)
+    if noise:
+        lines += ["", "## Sampling noise", "", noise[0], "", *[f"- {line}" for line in noise[1:]]]
+    lines += judge_markdown(summary)
     left_out = _left_out(summary)
     if left_out:
         lines += ["", "## Left out", "", *[f"- {line.strip()}" for line in left_out]]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_table(columns: Sequence[str], rows: list[list[str]]) -> list[str]:
+    head = ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
+    return head + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def judge_markdown(summary: Summary) -> list[str]:
+    """The judge's sections: per comparison, then the agreement (examples: the full report)."""
+    lines: list[str] = []
+    for comparison in summary.comparisons:
+        rows = judge_comparison_rows(comparison)
+        if rows:
+            lines += ["", f"## {judge_title(comparison)}", ""]
+            lines += _markdown_table(JUDGE_COLUMNS, rows)
+            note = judge_holm_note(comparison)
+            lines += ["", note] if note else []
+    rows = agreement_rows(summary)
+    if rows:
+        lines += ["", f"## {AGREEMENT_TITLE}", "", *_markdown_table(AGREEMENT_COLUMNS, rows)]
+        lines += ["", AGREEMENT_NOTE]
+    return lines

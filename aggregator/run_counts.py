@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Select, and_, case, distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, case, distinct, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore
 from evalfleet.aggregator.summary_types import FailedQuestion
@@ -51,6 +51,35 @@ def counted_scores(session: Session, run_id: int, labels: Sequence[str]) -> list
             .group_by(Story.source)
         ).all()
     )
+    if session.scalar(select(func.max(Item.sample)).where(Item.run_id == run_id)):
+        answered, failed, scored = _per_question_counts(session, run_id, labels)
+    else:
+        answered, failed, scored = _per_answer_counts(session, run_id, labels)
+    scores: list[DomainScore] = []
+    for label in labels:
+        # A model that answered nothing has nothing scored (aggregate.compute_scores).
+        answers_any = any(answered.get((label, source), 0) for source in questions)
+        rows = [
+            DomainScore(
+                label, source, int(n), answered.get((label, source), 0),
+                failed.get((label, source), 0), scored.get(source, 0) if answers_any else 0,
+                None, None,
+            )
+            for source, n in sorted(questions.items())
+        ]  # fmt: skip
+        overall = DomainScore(
+            label, OVERALL, sum(s.questions for s in rows), sum(s.answered for s in rows),
+            sum(s.failed for s in rows), sum(s.scored for s in rows), None, None,
+        )  # fmt: skip
+        scores += [*rows, overall]
+    return scores
+
+
+Counts = tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], dict[str, int]]
+
+
+def _per_answer_counts(session: Session, run_id: int, labels: Sequence[str]) -> Counts:
+    """Answered and failed per (label, source), scored per source: one answer per question."""
     mine = (Answer.run_id == run_id, Answer.model_label.in_(labels))
     by_answer = (
         select(Answer.model_label, Story.source, func.count())
@@ -77,25 +106,64 @@ def counted_scores(session: Session, run_id: int, labels: Sequence[str]) -> list
         )
         .group_by(Item.model_label, Story.source),
     )  # fmt: skip
-    scored = _scored_per_source(session, run_id, labels)
-    scores: list[DomainScore] = []
-    for label in labels:
-        # A model that answered nothing has nothing scored (aggregate.compute_scores).
-        answers_any = any(answered.get((label, source), 0) for source in questions)
-        rows = [
-            DomainScore(
-                label, source, int(n), answered.get((label, source), 0),
-                failed.get((label, source), 0) + lost.get((label, source), 0),
-                scored.get(source, 0) if answers_any else 0, None, None,
-            )
-            for source, n in sorted(questions.items())
-        ]  # fmt: skip
-        overall = DomainScore(
-            label, OVERALL, sum(s.questions for s in rows), sum(s.answered for s in rows),
-            sum(s.failed for s in rows), sum(s.scored for s in rows), None, None,
-        )  # fmt: skip
-        scores += [*rows, overall]
-    return scores
+    for key, n in lost.items():
+        failed[key] = failed.get(key, 0) + n
+    return answered, failed, _scored_per_source(session, run_id, labels)
+
+
+def _per_question_counts(session: Session, run_id: int, labels: Sequence[str]) -> Counts:
+    """The same counts when a question has several samples (--samples K): answered when any
+    sample answered, failed when none did and one failed for good (aggregator/samples.py).
+    One row per (label, question) is read: a sampled run's status costs a pass over them."""
+    source_of = dict(
+        session.execute(select(Story.id, Story.source).where(Story.run_id == run_id)).all()
+    )
+    question = select(Answer.model_label, Answer.story_id, Answer.turn).distinct()
+    question = question.where(Answer.run_id == run_id, Answer.model_label.in_(labels))
+    answered = _rows(session, question.where(Answer.text.is_not(None)))
+    failed = _rows(session, question.where(Answer.text.is_(None), Answer.error.is_not(None)))
+    stored = select(Answer.id).where(
+        Answer.run_id == run_id, Answer.model_label == Item.model_label,
+        Answer.story_id == Story.id, Answer.turn == Question.turn, Answer.sample == Item.sample,
+    )  # fmt: skip
+    lost = _rows(
+        session,
+        select(Item.model_label, Story.id, Question.turn)
+        .distinct()
+        .join(Story, Story.id == Item.story_id)
+        .join(Question, Question.story_id == Story.id)
+        .where(
+            Item.run_id == run_id, Item.model_label.in_(labels),
+            Item.state == ItemState.FAILED.value, Item.last_error.is_not(None), ~stored.exists(),
+        )
+    )  # fmt: skip
+    answering = {label for label, _, _ in answered}
+    by_question: dict[tuple[int, int], int] = {}
+    for _, story_id, turn in answered:
+        by_question[(story_id, turn)] = by_question.get((story_id, turn), 0) + 1
+    scored: dict[str, int] = {}
+    for (story_id, _), n in by_question.items():
+        if n == len(answering):
+            scored[source_of[story_id]] = scored.get(source_of[story_id], 0) + 1
+    return (
+        _count_sources(answered, source_of),
+        _count_sources((failed | lost) - answered, source_of),
+        scored,
+    )
+
+
+def _rows(session: Session, statement: Select[str, int, int]) -> set[tuple[str, int, int]]:
+    return {(label, story_id, turn) for label, story_id, turn in session.execute(statement)}
+
+
+def _count_sources(
+    questions: set[tuple[str, int, int]], source_of: Mapping[int, str]
+) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for label, story_id, _ in questions:
+        key = (label, source_of[story_id])
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _scored_per_source(session: Session, run_id: int, labels: Sequence[str]) -> dict[str, int]:
@@ -141,22 +209,24 @@ def failed_questions(
     """The first FAILURES_SHOWN failed questions (label, then story and turn order) with their
     errors, and how many failed in all; `failed` holds each label's count, in label order."""
     shown: list[FailedQuestion] = []
+    samples = 1 + (session.scalar(select(func.max(Item.sample)).where(Item.run_id == run_id)) or 0)
     for label, count in failed.items():
         room = FAILURES_SHOWN - len(shown)
         if room <= 0:
             break
         if count:
             shown += [FailedQuestion(label, key, turn, error) for key, turn, error in
-                      _first_failed(session, run_id, label, room)]  # fmt: skip
+                      _first_failed(session, run_id, label, room, samples)]  # fmt: skip
     return tuple(shown), sum(failed.values())
 
 
 def _first_failed(
-    session: Session, run_id: int, label: str, limit: int
+    session: Session, run_id: int, label: str, limit: int, samples: int = 1
 ) -> list[tuple[str, int, str]]:
     """Two small lookups, merged: failed turns with their stored error, and the unanswered turns
     of items that failed (a join of all questions to all answers is what a planner without
-    fresh statistics turns into a nested loop over both)."""
+    fresh statistics turns into a nested loop over both). With several `samples` a question
+    is listed once, and only when none of its samples answered (aggregator/samples.py)."""
     answered = (
         select(Story.position, Story.key, Answer.turn, Answer.error)
         .join(Story, Story.id == Answer.story_id)
@@ -165,13 +235,23 @@ def _first_failed(
             Answer.text.is_(None), Answer.error.is_not(None),
         )
         .order_by(Story.position, Answer.turn)
-        .limit(limit)
+        .limit(limit * samples)
     )  # fmt: skip
     stored = (
         select(Answer.id)
         .where(Answer.run_id == run_id, Answer.model_label == label)
         .where(Answer.story_id == Story.id, Answer.turn == Question.turn)
     )
+    if samples > 1:
+        other = aliased(Answer)
+        answered = answered.where(
+            ~select(other.id).where(
+                other.run_id == run_id, other.model_label == label, other.text.is_not(None),
+                other.story_id == Answer.story_id, other.turn == Answer.turn,
+            ).exists()
+        )  # fmt: skip
+        # This item's sample stored it, or another sample answered the question.
+        stored = stored.where(or_(Answer.sample == Item.sample, Answer.text.is_not(None)))
     unanswered = (
         select(Story.position, Story.key, Question.turn, Item.last_error)
         .join(Story, Story.id == Item.story_id)
@@ -182,7 +262,8 @@ def _first_failed(
             ~stored.exists(),
         )
         .order_by(Story.position, Question.turn)
-        .limit(limit)
+        .limit(limit * samples)
     )  # fmt: skip
-    rows = sorted([*session.execute(answered), *session.execute(unanswered)])[:limit]
-    return [(key, turn, error) for _, key, turn, error in rows]
+    rows = sorted([*session.execute(answered), *session.execute(unanswered)])
+    first = {(position, key, turn): error for position, key, turn, error in reversed(rows)}
+    return [(key, turn, error) for (_, key, turn), error in sorted(first.items())[:limit]]

@@ -14,7 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore, compute_scores
+from evalfleet.aggregator.agreement import ModelAgreement
 from evalfleet.aggregator.analysis import Analysis, load_analysis
+from evalfleet.aggregator.judge_summary import JudgeSummary, judge_usage
 from evalfleet.aggregator.paired import PairedComparison
 from evalfleet.aggregator.run_counts import (
     FAILURES_SHOWN,
@@ -23,6 +25,7 @@ from evalfleet.aggregator.run_counts import (
     truncations,
 )
 from evalfleet.aggregator.run_counts import failed_questions as counted_failures
+from evalfleet.aggregator.samples import SamplingNoise, per_question_means
 from evalfleet.aggregator.scored import ScoredTurn
 from evalfleet.aggregator.summary_types import (
     DatasetInfo,
@@ -104,21 +107,24 @@ def counted_summary(
     )
     return _summary(
         session, run, config, scores, cut, split, (failures, total),
-        analysis.comparisons if analysis else (),
+        analysis.comparisons if analysis else (), analysis.judge if analysis else (),
+        analysis.sampling_noise if analysis else (),
     )  # fmt: skip
 
 
 def summarize_run(
     session: Session, run: Run, turns: list[ScoredTurn], analysis: Analysis
 ) -> RunSummary:
-    """The summary of a run from its already loaded turns and computed analysis."""
+    """The summary of a run from its already loaded turns (every sample: answers cut at
+    max_tokens are counted per answer, failures per question) and computed analysis."""
     config = RunConfig.model_validate(run.config)
     stored = stored_scores(session, run.id) if run.state == RunState.DONE.value else []
     scores = stored or compute_scores(turns)
     cut = truncation_by_label(turns, config.max_tokens, config.models)
+    failures = failed_questions(per_question_means(turns))
     return _summary(
-        session, run, config, scores, cut, analysis.answerability, failed_questions(turns),
-        analysis.comparisons,
+        session, run, config, scores, cut, analysis.answerability, failures,
+        analysis.comparisons, analysis.judge, analysis.sampling_noise,
     )  # fmt: skip
 
 
@@ -131,10 +137,16 @@ def _summary(
     split: Mapping[str, Mapping[str, DomainScore]],
     failures: tuple[tuple[FailedQuestion, ...], int],
     comparisons: tuple[PairedComparison, ...],
+    agreement: tuple[ModelAgreement, ...],
+    noise: tuple[SamplingNoise, ...] = (),
 ) -> RunSummary:
     usage = usage_by_label(session, run.id, config.models, config.prices)
+    judging = judge_usage(session, run.id, config)
+    judge = None if config.judge is None else JudgeSummary(config.judge.model, judging, agreement)
     by_label = {
-        label: model_summary(model, label, scores, usage[label], split.get(label), cut[label])
+        label: model_summary(
+            model, label, scores, usage[label], split.get(label), cut[label], judge is not None
+        )
         for label, model in config.models.items()
     }
     return RunSummary(
@@ -146,11 +158,13 @@ def _summary(
         created_at=run.created_at,
         finished_at=run.finished_at,
         item_states=item_states(session, run.id),
-        progress=progress(run, by_label, usage),
+        progress=progress(run, by_label, usage, judging.cost_usd if judging else 0.0),
         models=by_label,
         failures=failures[0],
         failures_total=failures[1],
         comparisons=tuple(comparisons),
+        sampling_noise=noise,
+        judge=judge,
     )
 
 
@@ -165,6 +179,7 @@ def model_summary(
     usage: Usage,
     answerability: Mapping[str, DomainScore] | None = None,
     truncation: Truncation | None = None,
+    judged: bool = False,
 ) -> ModelSummary:
     """One model's overall scores, tokens and cost, scores per domain, its answers cut at
     max_tokens and, when the run has questions without an answer, its HasAns and NoAns
@@ -176,18 +191,23 @@ def model_summary(
         usage=usage,
         answerability=dict(answerability or {}),
         truncation=truncation or Truncation(),
+        judged=judged,
     )
 
 
-def progress(run: Run, models: Mapping[str, ModelSummary], usage: Mapping[str, Usage]) -> Progress:
-    """Live figures for `status`: rates since the run began, and time to go at that rate."""
+def progress(
+    run: Run, models: Mapping[str, ModelSummary], usage: Mapping[str, Usage],
+    judge_cost: float | None = 0.0,
+) -> Progress:  # fmt: skip
+    """Live figures for `status`: rates since the run began, and time to go at that rate;
+    the cost includes the judge's calls (`judge_cost`, None when the judge has no price)."""
     end = as_utc(run.finished_at) if run.finished_at else utcnow()
     elapsed = max(1e-3, (end - as_utc(run.created_at)).total_seconds())
     total = sum(m.overall.questions for m in models.values())
     settled = sum(m.overall.answered + m.overall.failed for m in models.values())
     calls = sum(u.api_calls for u in usage.values())
     limited = sum(u.rate_limited for u in usage.values())
-    costs = [u.cost_usd for u in usage.values()]
+    costs = [*(u.cost_usd for u in usage.values()), judge_cost]
     per_s = settled / elapsed
     return Progress(
         settled=settled,
@@ -223,6 +243,7 @@ def stored_scores(session: Session, run_id: int) -> list[DomainScore]:
             scored=r.scored,
             em=r.em,
             f1=r.f1,
+            judge=r.judge,
         )
         for r in session.scalars(select(Result).where(Result.run_id == run_id))
     ]

@@ -14,7 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from evalfleet.aggregator.aggregate import DomainScore
-from evalfleet.aggregator.paired import PairedComparison, comparison_to_json
+from evalfleet.aggregator.judge_summary import JudgeSummary
+from evalfleet.aggregator.paired import PairedComparison
+from evalfleet.aggregator.paired_json import comparison_to_json
+from evalfleet.aggregator.samples import SamplingNoise, noise_to_json
 from evalfleet.aggregator.truncation import Truncation, truncation_warnings
 from evalfleet.aggregator.verdict import verdict
 from evalfleet.schema.accounting import Usage
@@ -32,9 +35,10 @@ __all__ = [
 ]
 
 
-def score_json(score: DomainScore) -> dict[str, Any]:
-    """The counts and scores of one model on one domain (or overall), without the names."""
-    return {
+def score_json(score: DomainScore, judged: bool = False) -> dict[str, Any]:
+    """The counts and scores of one model on one domain (or overall), without the names;
+    `judged` (the run has a judge) adds the judge's accuracy."""
+    document = {
         "questions": score.questions,
         "answered": score.answered,
         "failed": score.failed,
@@ -42,6 +46,7 @@ def score_json(score: DomainScore) -> dict[str, Any]:
         "em": score.em,
         "f1": score.f1,
     }
+    return document | {"judge": score.judge} if judged else document
 
 
 @dataclass(frozen=True)
@@ -67,21 +72,24 @@ class ModelSummary:
     answerability: Mapping[str, DomainScore] = field(default_factory=dict)
     # Its answers cut at max_tokens (aggregator/truncation.py).
     truncation: Truncation = field(default_factory=Truncation)
+    judged: bool = False  # the run has a judge: its accuracy is shown beside EM and F1
 
     def to_json(self) -> dict[str, Any]:
         document = {
             "model": self.model,
-            **score_json(self.overall),
+            **score_json(self.overall, self.judged),
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "cost_usd": self.usage.cost_usd,
             "api_calls": self.usage.api_calls,
             "rate_limited": self.usage.rate_limited,
             **self.truncation.to_json(),
-            "domains": {domain: score_json(s) for domain, s in self.domains.items()},
+            "domains": {domain: score_json(s, self.judged) for domain, s in self.domains.items()},
         }
         if self.answerability:
-            document["answerability"] = {g: score_json(s) for g, s in self.answerability.items()}
+            document["answerability"] = {
+                g: score_json(s, self.judged) for g, s in self.answerability.items()
+            }
         return document
 
 
@@ -141,6 +149,8 @@ class Summary(ABC):
     failures: tuple[FailedQuestion, ...]  # the first FAILURES_SHOWN
     failures_total: int
     comparisons: tuple[PairedComparison, ...]  # every other model against the first
+    sampling_noise: tuple[SamplingNoise, ...] = ()  # per model; empty unless --samples K > 1
+    judge: JudgeSummary | None = None  # None: the run has no judge
 
     @abstractmethod
     def to_json(self) -> dict[str, Any]:
@@ -170,6 +180,8 @@ class Summary(ABC):
                 c.other: {"verdict": verdict(c).line, **comparison_to_json(c)}
                 for c in self.comparisons
             },
+            # Only with a judge: who it was, its cost, its agreement with EM and F1.
+            **({"judge": self.judge.to_json()} if self.judge else {}),
         }
 
 
@@ -192,6 +204,12 @@ class RunSummary(Summary):
             "items": dict(self.item_states),
             "progress": self.progress.to_json(),
             **self._scores_json(),
+            # Only when each question was asked several times: a run asked once reads as before.
+            **(
+                {"sampling_noise": noise_to_json(self.sampling_noise)}
+                if self.sampling_noise
+                else {}
+            ),
         }
 
 

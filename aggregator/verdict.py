@@ -40,7 +40,8 @@ def _difference(name: str, metric: MetricComparison) -> str:
 
 
 def verdict(comparison: PairedComparison) -> Verdict:
-    """Judged on F1 (the primary metric): significant when its 95% interval excludes 0."""
+    """Judged on F1 (the primary metric): significant when its 95% interval excludes 0; the
+    judge's accuracy difference is stated beside it when the run has a judge."""
     other, reference, group = comparison.other, comparison.reference, comparison.overall
     if group is None:
         return Verdict(
@@ -59,6 +60,12 @@ def verdict(comparison: PairedComparison) -> Verdict:
         f"{format_p(group.mcnemar.p_value)}; {group.questions} questions in {group.stories} "
         f"stories"
     )
+    judge = group.judge
+    if judge is not None:  # beside F1, not instead: F1 stays the primary metric
+        detail += (
+            f"; {_difference('judge accuracy', judge.accuracy)}, McNemar on the judge "
+            f"{format_p(judge.mcnemar.p_value)} on the {judge.questions} questions graded for both"
+        )
     if f1.mde is not None and em.mde is not None:
         detail += (
             f"; smallest detectable difference {f1.mde:.1f} F1, {em.mde:.1f} EM points "

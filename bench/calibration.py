@@ -12,6 +12,12 @@ error is the share of A/A comparisons in which ANY domain is declared significan
 Holm over the domains with at least 5 stories (target <= alpha), beside the per-domain
 (per-comparison) rate and what the uncorrected per-domain flags gave.
 
+Judge: the same A/A pairs on the judge metric. Each sampled answer is graded correct by rule
+when EM = 1 (the workers' cascade), else by the simulator's judge model's own grader
+(simulator/judge.py: correct when it holds a reference as whole normalized words or has F1 >=
+0.6 with one), so sampling noise moves the grades as it moves F1; the rate is the share of
+A/A comparisons whose 95% interval on the judge accuracy's difference excludes 0.
+
 Power: sim-base against itself with a known improvement injected (a random share of its
 questions answered with the gold answer: F1 and EM become 1 there), and sim-base against
 sim-finetuned. The answers come from the simulator's reader called directly with the very
@@ -52,7 +58,9 @@ from evalfleet.simulator.conversation import (
     parse_messages,
     sampling_rng,
 )
+from evalfleet.simulator.judge import grade
 from evalfleet.simulator.reader import answer
+from evalfleet.workers.judge_prompt import CORRECT
 from evalfleet.workers.prompts import build_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,11 +100,21 @@ def load_turns(path: Path) -> list[Turn]:
     return turns
 
 
-def generate(job: tuple[str, int, float]) -> tuple[FloatArray, FloatArray]:
-    """EM and F1 of every question for one (model, sampling seed), as the server answers."""
+Scores = tuple[FloatArray, FloatArray, FloatArray]  # EM, F1 and the judge's grade per question
+
+
+def judge_grade(references: tuple[str, ...], text: str, em: float) -> float:
+    """1.0 when the judge calls the answer correct, else 0.0: EM = 1 by the rule (the
+    cascade), every other answer as the simulator's judge model grades it."""
+    return float(em == 1.0 or grade(references, text)[0] == CORRECT)
+
+
+def generate(job: tuple[str, int, float]) -> Scores:
+    """EM, F1 and the judge's grade of every question for one (model, sampling seed), as the
+    server answers."""
     model, seed, temperature = job
     kind = DEFAULT_MODELS[model]
-    em, f1 = [], []
+    em, f1, judge = [], [], []
     for t in _TURNS:
         c = t.conversation
         text = answer(
@@ -107,16 +125,16 @@ def generate(job: tuple[str, int, float]) -> tuple[FloatArray, FloatArray]:
         score = score_answer(t.references, text)
         em.append(score.em)
         f1.append(score.f1)
-    return np.array(em), np.array(f1)
+        judge.append(judge_grade(t.references, text, score.em))
+    return np.array(em), np.array(f1), np.array(judge)
 
 
-def paired(
-    reference: tuple[FloatArray, FloatArray], other: tuple[FloatArray, FloatArray]
-) -> list[PairedQuestion]:
+def paired(reference: Scores, other: Scores) -> list[PairedQuestion]:
     return [
         PairedQuestion(t.story_key, t.source, t.turn,
                        float(reference[0][i]), float(reference[1][i]),
-                       float(other[0][i]), float(other[1][i]))
+                       float(other[0][i]), float(other[1][i]),
+                       float(reference[2][i]), float(other[2][i]))
         for i, t in enumerate(_TURNS)
     ]  # fmt: skip
 
@@ -149,7 +167,7 @@ def raw_significant(group: GroupComparison) -> bool:
 
 def domain_flags(questions: list[PairedQuestion], rng: np.random.Generator) -> dict[str, Any]:
     """One A/A comparison per domain: any claim after Holm, before it, and each raw test."""
-    domains, family = compare_domains(questions, rng, DEFAULT_RESAMPLES)
+    domains, family, _ = compare_domains(questions, rng, DEFAULT_RESAMPLES)
     tested = [g for g in domains if not g.too_few_stories]
     return {
         "familywise": any(g.f1.significant for g in domains),
@@ -182,7 +200,8 @@ def main() -> None:
     abs_diff: dict[str, list[float]] = {}
     for model in (BASE, FINETUNED):
         flags: dict[str, list[bool]] = {"f1": [], "em": [], "mcnemar": [], "percentile_f1": [],
-                                        "percentile_em": []}  # fmt: skip
+                                        "percentile_em": [], "judge": [],
+                                        "judge_mcnemar": []}  # fmt: skip
         for s in range(args.seeds):
             a = results[(model, 2 * s, args.temperature)]
             b = results[(model, 2 * s + 1, args.temperature)]
@@ -191,6 +210,9 @@ def main() -> None:
             flags["f1"].append(group.f1.significant)
             flags["em"].append(group.em.significant)
             flags["mcnemar"].append(group.mcnemar.p_value < ALPHA)
+            assert group.judge is not None  # every question is graded for both
+            flags["judge"].append(group.judge.accuracy.significant)
+            flags["judge_mcnemar"].append(group.judge.mcnemar.p_value < ALPHA)
             flags["percentile_f1"].append(percentile_significant(questions, "f1", rng))
             flags["percentile_em"].append(percentile_significant(questions, "em", rng))
             abs_diff.setdefault(model, []).append(abs(group.f1.difference))
@@ -202,11 +224,12 @@ def main() -> None:
         detected, true_effect, realized, mdes = [], [], [], []
         for s in range(args.seeds):
             a = results[(BASE, 2 * s, args.temperature)]
-            b_em, b_f1 = (x.copy() for x in results[(BASE, 2 * s + 1, args.temperature)])
+            b_em, b_f1, b_judge = (x.copy() for x in results[(BASE, 2 * s + 1, args.temperature)])
             true_effect.append(share * float(np.mean(1 - b_f1)) * 100)
             fixed = rng.random(len(b_f1)) < share
-            b_em[fixed], b_f1[fixed] = 1.0, 1.0
-            group = compare_group(paired(a, (b_em, b_f1)), "overall", rng, DEFAULT_RESAMPLES)
+            b_em[fixed], b_f1[fixed], b_judge[fixed] = 1.0, 1.0, 1.0
+            questions = paired(a, (b_em, b_f1, b_judge))
+            group = compare_group(questions, "overall", rng, DEFAULT_RESAMPLES)
             detected.append(group.f1.significant and group.f1.difference > 0)
             realized.append(group.f1.difference)
             mdes.append(group.f1.mde or float("nan"))
@@ -242,7 +265,9 @@ def main() -> None:
         "seeds": args.seeds,
         "aa_comparisons": n,
         "aa_false_positive_rate": rate(pooled["f1"]),
+        "aa_false_positive_rate_judge": rate(pooled["judge"]),
         "aa_false_positive_rate_em": rate(aa[FINETUNED]["em"]),
+        "aa_judge_mcnemar_rate": rate(pooled["judge_mcnemar"]),
         "aa_mcnemar_rate": rate(aa[FINETUNED]["mcnemar"]),
         "aa_percentile_bootstrap_rate": rate(pooled["percentile_f1"]),
         "aa_monte_carlo_se": round(float(np.sqrt(ALPHA * (1 - ALPHA) / n)), 4),
@@ -275,7 +300,9 @@ def main() -> None:
         f"A/A, {n} comparisons ({args.seeds} seeds x 2 models, T={args.temperature}): "
         f"F1 interval excludes 0 in {out['aa_false_positive_rate']:.1%} "
         f"(plain percentile bootstrap: {out['aa_percentile_bootstrap_rate']:.1%}); "
-        f"McNemar (sim-finetuned) {out['aa_mcnemar_rate']:.1%}"
+        f"McNemar (sim-finetuned) {out['aa_mcnemar_rate']:.1%}; judge accuracy interval "
+        f"excludes 0 in {out['aa_false_positive_rate_judge']:.1%} (McNemar on the judge "
+        f"{out['aa_judge_mcnemar_rate']:.1%})"
     )
     print(
         f"A/A per domain (Holm over {out['holm_domains']} domains with >= 5 stories): any "

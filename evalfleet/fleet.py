@@ -1,5 +1,5 @@
 """Local `evalfleet worker` processes: the embedded default's, the benches' and the tests'
-(docs/architecture.md, "Process fleets")."""
+(docs/architecture.md, "Layout")."""
 
 from __future__ import annotations
 

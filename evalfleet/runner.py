@@ -114,9 +114,10 @@ def execute_run(
         else:
             enqueue_pending(celery, sessions, run_id)
             queued = f"{len(dataset.stories) * len(config.models)} tasks queued"
+        judged = f", graded by {config.judge.model}" if config.judge is not None else ""
         console.print(
             f"run {run_id}: {len(dataset.stories)} stories, {dataset.question_count} questions, "
-            f"{len(config.models)} models, {queued}"
+            f"{len(config.models)} models{judged}, {queued}"
         )
         if not wait and workers is None:
             return RunOutcome(run_id, None)

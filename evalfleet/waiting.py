@@ -37,7 +37,11 @@ def wait_for_run(
         models = session.scalar(
             select(func.count(func.distinct(Item.model_label))).where(Item.run_id == run_id)
         )
-    total = int(per_model or 0) * int(models or 0)
+        samples = session.scalar(
+            select(func.count(func.distinct(Item.sample))).where(Item.run_id == run_id)
+        )
+    # One answer row per question, model and sample (--samples K).
+    total = int(per_model or 0) * int(models or 0) * int(samples or 0)
     columns = (
         TextColumn("run {task.fields[run_id]} {task.fields[state]}"),
         BarColumn(),

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunConfig) -> int:
-    """The run, its stories with every gold reference, and one pending item per (model, story)."""
+    """The run, its stories with every gold reference, and one pending item per (model, story,
+    sample)."""
     with session_scope(sessions) as session:
         run = Run(
             config=config.model_dump(mode="json"),
@@ -54,20 +55,26 @@ def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunCon
                 for q in story.questions
             ],
         )
-        # Story by story, the models side by side: items are sent in id order, so every
-        # model's API pool has work from the first second, and the paired comparison of
-        # the stories done so far grows evenly.
+        # Story by story, the models (and each model's samples) side by side: items are sent
+        # in id order, so every model's API pool has work from the first second, and the
+        # paired comparison of the stories done so far grows evenly, all samples included.
         session.execute(
             insert(Item),
             [
-                {"run_id": run.id, "model_label": label, "story_id": story_ids[story.key]}
+                {
+                    "run_id": run.id,
+                    "model_label": label,
+                    "story_id": story_ids[story.key],
+                    "sample": sample,
+                }
                 for story in dataset.stories
                 for label in config.models
+                for sample in range(config.samples)
             ],
         )
         run_id = run.id
     logger.info(
-        "run %s: %s stories, %s questions, %s models",
-        run_id, len(dataset.stories), dataset.question_count, len(config.models),
+        "run %s: %s stories, %s questions, %s models, %s samples",
+        run_id, len(dataset.stories), dataset.question_count, len(config.models), config.samples,
     )  # fmt: skip
     return run_id

@@ -17,16 +17,17 @@ def reset_failed(sessions: sessionmaker[Session], run_id: int) -> int:
     with session_scope(sessions) as session:
         if session.get(Run, run_id) is None:
             raise RunNotFoundError(f"no run with id {run_id}")
-        failed_turns = select(Answer.model_label, Answer.story_id).where(
+        failed_turns = select(Answer.model_label, Answer.story_id, Answer.sample).where(
             Answer.run_id == run_id, Answer.error.is_not(None)
         )
-        with_failed_turns = {(label, story) for label, story in session.execute(failed_turns)}
+        with_failed_turns = {tuple(row) for row in session.execute(failed_turns)}
         session.execute(delete(Answer).where(Answer.run_id == run_id, Answer.error.is_not(None)))
         items = session.scalars(select(Item).where(Item.run_id == run_id)).all()
         reset = [
             i.id
             for i in items
-            if i.state == ItemState.FAILED.value or (i.model_label, i.story_id) in with_failed_turns
+            if i.state == ItemState.FAILED.value
+            or (i.model_label, i.story_id, i.sample) in with_failed_turns
         ]
         if not reset:
             return 0

@@ -1,6 +1,6 @@
 """Every state change of items and runs, in one place (docs/architecture.md, "State machine").
 
-Items (one model over one story)::
+Items (one model over one story, one sample of it)::
 
              mark_enqueued (message sent; state unchanged)
                  │
@@ -85,6 +85,7 @@ class Claim:
     run_id: int
     model_label: str
     story_id: int
+    sample: int
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,12 @@ def _claim_statement(takeover: bool) -> Any:
             ),
         )
         .returning(
-            items.attempts, items.last_error, items.run_id, items.model_label, items.story_id
+            items.attempts,
+            items.last_error,
+            items.run_id,
+            items.model_label,
+            items.story_id,
+            items.sample,
         )
     )
 

@@ -49,8 +49,9 @@ class ItemState(StrEnum):
 
 
 OPEN_ITEM_STATES = (ItemState.PENDING.value, ItemState.RUNNING.value, ItemState.BATCHED.value)
-# One answer per (run, model, story, turn): the unique key every answer write upserts on.
-ANSWER_KEY = ("run_id", "model_label", "story_id", "turn")
+# One answer per (run, model, story, turn, sample): the unique key every answer write upserts
+# on; `sample` is 0 unless the run asks each question several times (--samples).
+ANSWER_KEY = ("run_id", "model_label", "story_id", "turn", "sample")
 
 
 class Run(Base):
@@ -96,17 +97,20 @@ class Question(Base):
 
 
 class Item(Base):
-    """One unit of work: one model over one story."""
+    """One unit of work: one model over one story, one of its samples (0 unless --samples)."""
 
     __tablename__ = "items"
     __table_args__ = (
-        UniqueConstraint("run_id", "model_label", "story_id", name="uq_item_run_model_story"),
+        UniqueConstraint(
+            "run_id", "model_label", "story_id", "sample", name="uq_item_run_model_story_sample"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     model_label: Mapped[str] = mapped_column(String(64))
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    sample: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     state: Mapped[str] = mapped_column(String(16), default=ItemState.PENDING.value, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -124,13 +128,14 @@ class Answer(Base):
     """One model's answer to one turn; `error` is set (and `text` null) when the turn failed."""
 
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint(*ANSWER_KEY, name="uq_answer_run_model_story_turn"),)
+    __table_args__ = (UniqueConstraint(*ANSWER_KEY, name="uq_answer_run_model_story_turn_sample"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     model_label: Mapped[str] = mapped_column(String(64))
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
     turn: Mapped[int] = mapped_column(Integer)
+    sample: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     text: Mapped[str | None] = mapped_column(Text, default=None)
     finish_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)

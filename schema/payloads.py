@@ -49,6 +49,7 @@ class RunConfig(BaseModel):
     temperature: float = 0.0
     max_tokens: int = 128
     seed: int | None = None
+    samples: int = 1  # answers per question, each with its own seed (sample_seed)
     base_url: str | None = None  # None: the Together API
     cache: bool = True  # reuse a stored response for identical (base URL, model, messages, params)
     rpm: float | None = None  # requests per minute per model, cluster-wide; None: adaptive
@@ -59,6 +60,37 @@ class RunConfig(BaseModel):
     # the run is made: in batch mode the batch prices, which every answer is bought at
     prices: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
 
-    def generation_params(self) -> dict[str, float | int | None]:
-        """Everything besides model and messages that determines a response."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
+    def judge_base_url(self) -> str | None:
+        """Where the judge is asked: its own base URL, else the run's."""
+        if self.judge is None:
+            raise ValueError("the run has no judge")
+        return self.judge.base_url or self.base_url
+
+    def sample_seed(self, sample: int) -> int | None:
+        """Sample k's seed: the run's seed when it asks once (None stays None, so a K = 1
+        request is the one it always was); with K > 1 samples, (seed or 0) + k, distinct."""
+        if self.samples == 1:
+            return self.seed
+        return (self.seed or 0) + sample
+
+    def generation_params(self, sample: int = 0) -> dict[str, float | int | None]:
+        """Everything besides model and messages that determines sample k's response."""
+        return {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.sample_seed(sample),
+        }
+
+
+def samples_error(samples: int, temperature: float, mode: RunMode) -> str | None:
+    """Why a run cannot ask each question `samples` times; None when it can."""
+    if samples < 1:
+        return f"--samples must be at least 1, got {samples}"
+    if samples > 1 and temperature <= 0:
+        return (
+            f"--samples {samples} needs --temperature above 0: at temperature 0 every sample "
+            "is the same answer"
+        )
+    if samples > 1 and mode is RunMode.BATCH:
+        return "--samples above 1 is not supported with --mode batch yet: use --mode sync"
+    return None

@@ -12,7 +12,9 @@ __all__ = [
     "DEMO_MODELS",
     "SIM_BASE",
     "SIM_FINETUNED",
+    "SIM_JUDGE",
     "FAULT_KINDS",
+    "JUDGE_KIND",
     "READER_KINDS",
     "LatencyDistribution",
     "SimConfig",
@@ -21,12 +23,17 @@ __all__ = [
 LatencyDistribution = Literal["fixed", "exponential", "lognormal"]
 
 # Reader kinds: "verbose" answers with a story sentence (base-like), "concise" with a
-# short span (fine-tuned-like). See simulator.reader.
-READER_KINDS: frozenset[str] = frozenset({"verbose", "concise"})
+# short span (fine-tuned-like), see simulator.reader; "judge" grades an answer from the
+# references in a judge prompt, see simulator.judge.
+JUDGE_KIND = "judge"
+READER_KINDS: frozenset[str] = frozenset({"verbose", "concise", JUDGE_KIND})
 
-# The simulator's two models, the one place their names are written.
+# The simulator's models, the one place their names are written: two readers and a judge.
 SIM_BASE, SIM_FINETUNED = "evalfleet/sim-base", "evalfleet/sim-finetuned"
-DEFAULT_MODELS: dict[str, str] = {SIM_BASE: "verbose", SIM_FINETUNED: "concise"}
+SIM_JUDGE = "evalfleet/sim-judge"
+DEFAULT_MODELS: dict[str, str] = {
+    SIM_BASE: "verbose", SIM_FINETUNED: "concise", SIM_JUDGE: JUDGE_KIND,
+}  # fmt: skip
 # The demo's, the tests' and the benchmarks' pair, by run label.
 DEMO_MODELS: dict[str, str] = {"base": SIM_BASE, "finetuned": SIM_FINETUNED}
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evalfleet.simulator import protocol
-from evalfleet.simulator.chat_request import BadRequest, parse_chat_request
-from evalfleet.simulator.config import SimConfig
+from evalfleet.simulator.chat_request import BadRequest, ChatRequest, parse_chat_request
+from evalfleet.simulator.config import JUDGE_KIND, SimConfig
 from evalfleet.simulator.conversation import (
+    Conversation,
     MessageError,
     greedy_rng,
     parse_messages,
@@ -30,6 +31,7 @@ from evalfleet.simulator.conversation import (
 )
 from evalfleet.simulator.faults import FaultInjector
 from evalfleet.simulator.generation import generation_s, style_answer
+from evalfleet.simulator.judge import judge_reply
 from evalfleet.simulator.ratelimit import RateDecision, RateLimiter
 from evalfleet.simulator.reader import answer
 from evalfleet.simulator.stats import SimStats
@@ -78,6 +80,7 @@ class _Outcome:
     model: str | None = None
     fault: str | None = None
     rate_limited: bool = False
+    seed: int | None = None  # the request's sampling seed
 
 
 class SimHandler:
@@ -155,7 +158,9 @@ class SimHandler:
             # Counted before the transport sends the answer, so that stats read right
             # after a response include it; status None: no answer (reset, shutdown).
             status = response.status if response is not None else None
-            self.stats.finish(outcome.model, status, outcome.fault, outcome.rate_limited)
+            self.stats.finish(
+                outcome.model, status, outcome.fault, outcome.rate_limited, outcome.seed
+            )
         return response
 
     def _chat(self, http: SimRequest, outcome: _Outcome) -> SimResponse | None:
@@ -166,7 +171,7 @@ class SimHandler:
             conversation = parse_messages(request.messages)
         except (BadRequest, MessageError) as error:
             return json_response(400, protocol.error_body(str(error), "invalid_request_error"))
-        outcome.model = request.model
+        outcome.model, outcome.seed = request.model, request.seed
         kind = self.config.models.get(request.model)
         if kind is None:
             return json_response(404, protocol.model_not_found_error(request.model))
@@ -199,22 +204,7 @@ class SimHandler:
         if fault == "malformed":
             return json_response(200, protocol.MALFORMED_BODY, rate_headers)
 
-        content = answer(
-            kind,
-            conversation.story,
-            conversation.question,
-            greedy_rng(request.model, request.messages),
-            request.temperature,
-            history=conversation.history,
-            sampling_rng=(
-                sampling_rng(request.model, request.messages, request.seed, request.temperature)
-                if request.temperature > 0
-                else None
-            ),
-        )
-        content = style_answer(
-            content, conversation.story, request.model, request.messages, self.config
-        )
+        content = self._reply(kind, request, conversation)
         # The tokens take their time once the reply is known: a long answer comes slower.
         per_token_ms = self.config.latency_ms_per_token
         if not self._sleep(generation_s(content, request.max_tokens, per_token_ms)):
@@ -234,6 +224,27 @@ class SimHandler:
         if fault == "cut":
             return replace(response, cut_at=len(response.body) // 2)
         return response
+
+    def _reply(self, kind: str, request: ChatRequest, conversation: Conversation) -> str:
+        """The model's reply: a judge's grade, or a reader's answer as its decoding gives it."""
+        if kind == JUDGE_KIND:
+            return judge_reply(request.messages)
+        content = answer(
+            kind,
+            conversation.story,
+            conversation.question,
+            greedy_rng(request.model, request.messages),
+            request.temperature,
+            history=conversation.history,
+            sampling_rng=(
+                sampling_rng(request.model, request.messages, request.seed, request.temperature)
+                if request.temperature > 0
+                else None
+            ),
+        )
+        return style_answer(
+            content, conversation.story, request.model, request.messages, self.config
+        )
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, waking early on stop(); False (hang up) if stopping."""

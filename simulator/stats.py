@@ -1,4 +1,5 @@
-"""Request counters behind GET /sim/stats: per model, per status, per injected fault."""
+"""Request counters behind GET /sim/stats: per model, per status, per injected fault, per
+sampling seed."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class SimStats:
             self._by_status: Counter[str] = Counter()
             self._by_model_status: dict[str, Counter[str]] = {}
             self._faults: Counter[str] = Counter()
+            self._by_seed: Counter[str] = Counter()  # "none": a request without a seed
             self._rate_limited = 0
             self._in_flight = 0
             self._max_in_flight = 0
@@ -43,6 +45,7 @@ class SimStats:
         status: int | None,
         fault: str | None = None,
         rate_limited: bool = False,
+        seed: int | None = None,
     ) -> None:
         """The request ended with `status` (None: connection dropped, no answer)."""
         with self._lock:
@@ -51,6 +54,7 @@ class SimStats:
             self._by_status[status_key] += 1
             if model is not None:
                 self._by_model[model] += 1
+                self._by_seed["none" if seed is None else str(seed)] += 1
                 self._by_model_status.setdefault(model, Counter())[status_key] += 1
             if fault is not None:
                 self._faults[fault] += 1
@@ -66,6 +70,7 @@ class SimStats:
                 "by_status": dict(self._by_status),
                 "by_model_status": {m: dict(c) for m, c in self._by_model_status.items()},
                 "faults": dict(self._faults),
+                "by_seed": dict(self._by_seed),
                 "rate_limited": self._rate_limited,
                 "in_flight": self._in_flight,
                 "max_in_flight": self._max_in_flight,

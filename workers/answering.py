@@ -1,7 +1,7 @@
 """Answer one item (one model over one story): each turn stored as it arrives, none paid
-twice; the item closed with its last answers when every turn succeeded; otherwise stop the
-run, fail the model, or hand the item back, by how its requests failed
-(workers/retry_policy.py)."""
+twice; the item closed with its last answers when every turn succeeded (with a judge: with
+its last judgements, once every answer is graded); otherwise stop the run, fail the model,
+or hand the item back, by how its requests failed (workers/retry_policy.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from evalfleet.schema.payloads import HistoryMode
 from evalfleet.workers import cache, metrics
 from evalfleet.workers.delivery import Work
 from evalfleet.workers.errors import Decision, describe, redact
-from evalfleet.workers.requesting import CallCounts
+from evalfleet.workers.judging import grade_item
+from evalfleet.workers.requesting import CallCounts, RequestFailed
 from evalfleet.workers.resources import Resources
 from evalfleet.workers.storing import store_outcomes
 from evalfleet.workers.turns import TurnOutcome, ask_turn, turn_cache_key, turn_request
@@ -50,11 +51,13 @@ class ItemEnd:
 def answer_turns(work: Work, resources: Resources, attempt: int) -> bool:
     """Ask every turn not yet stored; store each answer (or its final error) as it arrives.
     Independent turns (every mode but `model`) go out concurrently on the process's pool.
-    False when the item closed knowing another item of its run is still open: then the
-    caller need not claim the aggregation (docs/architecture.md, D3)."""
+    With a judge, once every turn has its answer, grade those not yet graded. False when
+    the item closed knowing another item of its run is still open: then the caller need not
+    claim the aggregation (docs/architecture.md, D3)."""
     todo = [turn for turn, _, _ in work.questions if turn not in work.stored]
     end = ItemEnd()
     counts = end.counts
+    judge: str | None = None
     # The calls are counted whatever came of them: with the item's close when it is done,
     # on their own otherwise.
     try:
@@ -66,7 +69,10 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> bool:
                 outcomes = answer_in_order(work, resources, attempt, todo, end)
             else:
                 outcomes = answer_concurrently(work, resources, attempt, todo, end)
-        failures = [o.failure for o in outcomes if o.failure is not None]
+            failures = [o.failure for o in outcomes if o.failure is not None]
+            if not failures and work.config.judge is not None:
+                judge = work.config.judge.model  # the failures below are the judge's
+                failures = judge_and_close(work, resources, outcomes, end)
         if not failures:
             if not end.closed:  # nothing was left to store (every turn stored before)
                 finish_item(resources.sessions, work.item_id, ItemState.DONE, None, counts)
@@ -79,14 +85,20 @@ def answer_turns(work: Work, resources: Resources, attempt: int) -> bool:
     for failure in failures:
         reason = redact(describe(failure.cause), resources.settings)
         if failure.decision is Decision.STOP_RUN:
-            stop_run(resources.sessions, work.run_id, f"the API refused the key: {reason}")
+            whose = f" for the judge {judge}" if judge else ""
+            stop_run(resources.sessions, work.run_id, f"the API refused the key{whose}: {reason}")
             return True
         if failure.decision is Decision.FAIL_MODEL:
-            fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
+            if judge is not None:  # without its judge no item of the run can close
+                why = f"judge model not found: {judge}: {reason}"
+                stop_run(resources.sessions, work.run_id, why)
+            else:
+                fail_model(resources.sessions, work, f"model not found: {work.model}: {reason}")
             return True
     # 429 or transient after every attempt: the task retries later
     first = failures[0]
-    raise RetryLater(first.decision, redact(describe(first.cause), resources.settings))
+    whose = f"judge {judge}: " if judge else ""
+    raise RetryLater(first.decision, whose + redact(describe(first.cause), resources.settings))
 
 
 def store_last(
@@ -98,13 +110,33 @@ def store_last(
     end: ItemEnd,
 ) -> None:
     """The item's last outcomes, with its close when no turn failed: the item ends in the
-    transaction of its last answers, counting its calls (all of them are in by now)."""
-    if any(o.failure is not None for o in (*earlier, *last)):
+    transaction of its last answers, counting its calls (all of them are in by now). With a
+    judge it closes later, with its last judgements (judge_and_close)."""
+    failed = any(o.failure is not None for o in (*earlier, *last))
+    if failed or work.config.judge is not None:
         store_outcomes(resources, work, last, attempt, urgent=True)
         return
     close = ItemClose(work.item_id, work.run_id, end.counts.calls, end.counts.rate_limited)
     end.may_be_last = store_outcomes(resources, work, last, attempt, True, close)
     end.closed = True
+
+
+def judge_and_close(
+    work: Work, resources: Resources, outcomes: list[TurnOutcome], end: ItemEnd
+) -> list[RequestFailed]:
+    """Grade the item's answers not yet graded (workers/judging.py) and store the judgements
+    in one write; when every answer has one, that write closes the item, so that the run's
+    aggregation (counted in SQL, D3) waits for every judgement. The failed requests that
+    stored nothing come back for the caller: the item is handed back, or the run stopped."""
+    answers = {**work.stored, **{o.turn: o.completion.text for o in outcomes if o.completion}}
+    graded = grade_item(work, resources, answers, end.counts)
+    close = None
+    if not graded.failures:
+        close = ItemClose(work.item_id, work.run_id, end.counts.calls, end.counts.rate_limited)
+    written = resources.writer.write((), graded.responses, True, close, graded.judgements)
+    if close is not None:
+        end.may_be_last, end.closed = written, True
+    return graded.failures
 
 
 def answer_concurrently(

@@ -47,6 +47,7 @@ class Work:
     config: RunConfig
     questions: tuple[tuple[int, str, tuple[str, ...]], ...]
     stored: dict[int, str | None]  # turn -> answer text (None: that turn failed for good)
+    sample: int = 0  # which of the question's samples this item asks (RunConfig.sample_seed)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Delivery:
 
 def _work_statement() -> Any:
     """The story, the run's config and every question with the answer this model already
-    has, if any; built once, on the Core tables (its parameters bound per delivery)."""
+    has for this sample, if any; built once, on the Core tables (its parameters bound per
+    delivery)."""
     stories, runs, questions, answers = (
         cast(Table, model.__table__).c for model in (Story, Run, Question, Answer)
     )
@@ -85,6 +87,7 @@ def _work_statement() -> Any:
                 answers.model_label == bindparam("label"),
                 answers.story_id == questions.story_id,
                 answers.turn == questions.turn,
+                answers.sample == bindparam("sample"),
             ),
         )
         .where(stories.id == bindparam("story_id"))
@@ -122,12 +125,17 @@ def start_delivery(
         # One statement (the story's columns repeat on each question's row).
         rows = session.execute(
             _WORK,
-            {"run_id": run_id, "label": claimed.model_label, "story_id": claimed.story_id},
+            {
+                "run_id": run_id,
+                "label": claimed.model_label,
+                "story_id": claimed.story_id,
+                "sample": claimed.sample,
+            },
         ).all()
         story = rows[0]
         config = RunConfig.model_validate(story.config)
         if config.budget_usd is not None:
-            spent = spent_usd(session, run_id, config.models, config.prices)
+            spent = spent_usd(session, run_id, config)
             if spent >= config.budget_usd:
                 reason = f"budget of ${config.budget_usd:g} spent (${spent:.4f}): not started"
                 close_item(session, item_id, ItemState.FAILED, reason)
@@ -146,6 +154,7 @@ def start_delivery(
                 config=config,
                 questions=tuple((t.turn, t.text, tuple(t.references)) for t in turns),
                 stored={t.turn: t.answer for t in turns if t.stored is not None},
+                sample=claimed.sample,
             ),
         )
 

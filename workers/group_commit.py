@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.db import session_scope, upsert
 from evalfleet.schema.lifecycle import ItemClose, close_each
-from evalfleet.schema.models import ANSWER_KEY, Answer, CachedResponse
+from evalfleet.schema.models import ANSWER_KEY, JUDGEMENT_KEY, Answer, CachedResponse, Judgement
 from evalfleet.workers import metrics
 
 logger = logging.getLogger(__name__)
@@ -43,15 +43,20 @@ class _Write:
     responses: Sequence[dict[str, Any]]
     urgent: bool
     close: ItemClose | None = None
+    judgements: Sequence[dict[str, Any]] = ()
     done: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
     may_be_last: bool = False  # the close may have been its run's last (close_each)
     error: BaseException | None = None
 
+    def rows(self) -> int:
+        return len(self.answers) + len(self.judgements)
+
 
 class GroupCommitWriter:
-    """Writes answer rows (and the cached responses that go with them) for all threads of one
-    process. `write` blocks until the rows are committed and raises what the commit raised."""
+    """Writes answer rows and judgements (and the cached responses that go with them) for all
+    threads of one process. `write` blocks until the rows are committed and raises what the
+    commit raised."""
 
     def __init__(self, sessions: sessionmaker[Session], window_s: float = WINDOW_S) -> None:
         self._sessions = sessions
@@ -66,12 +71,13 @@ class GroupCommitWriter:
         responses: Sequence[dict[str, Any]],
         urgent: bool = False,
         close: ItemClose | None = None,
+        judgements: Sequence[dict[str, Any]] = (),
     ) -> bool:
         """Commit the rows, and close the item `close` names with them (urgent then). True
         when that close may have been its run's last: the caller claims the aggregation."""
-        if not answers and not responses and close is None:
+        if not answers and not responses and not judgements and close is None:
             return False
-        pending = _Write(answers, responses, urgent or close is not None, close)
+        pending = _Write(answers, responses, urgent or close is not None, close, judgements)
         self._start()
         self._queue.put(pending)
         pending.done.wait()
@@ -88,7 +94,7 @@ class GroupCommitWriter:
     def _loop(self) -> None:
         while True:
             batch = [self._queue.get()]
-            rows = len(batch[0].answers)
+            rows = batch[0].rows()
             urgent = batch[0].urgent
             gather_until = time.monotonic() + self._window_s
             while rows < MAX_BATCH_ROWS:
@@ -104,7 +110,7 @@ class GroupCommitWriter:
                 except queue.Empty:
                     break
                 batch.append(pending)
-                rows += len(pending.answers)
+                rows += pending.rows()
                 urgent = urgent or pending.urgent
             self._commit_batch(batch)
 
@@ -134,12 +140,23 @@ class GroupCommitWriter:
             (row for pending in batch for row in pending.answers),
             key=lambda row: tuple(row[column] for column in ANSWER_KEY),
         )
+        judgements = sorted(
+            (row for pending in batch for row in pending.judgements),
+            key=lambda row: tuple(row[column] for column in JUDGEMENT_KEY),
+        )
         responses = sorted(
             (row for pending in batch for row in pending.responses), key=lambda row: row["key"]
         )
         closes = [pending.close for pending in batch if pending.close is not None]
         with session_scope(self._sessions) as session:
             new = upsert(session, Answer.__table__, answers, ANSWER_KEY, returning=["model_label"])
+            graded = upsert(
+                session,
+                Judgement.__table__,
+                judgements,
+                JUDGEMENT_KEY,
+                returning=["judge", "verdict"],
+            )
             upsert(session, CachedResponse.__table__, responses, ("key",))
             last_runs = close_each(session, closes)
         for pending in batch:
@@ -147,3 +164,4 @@ class GroupCommitWriter:
             pending.may_be_last = pending.close is not None and pending.close.run_id in last_runs
         # Only rows this commit created: a duplicate delivery's upsert changes nothing.
         metrics.count_answers(str(row.model_label) for row in new)
+        metrics.count_judgements((str(row.judge), row.verdict) for row in graded)

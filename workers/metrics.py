@@ -22,6 +22,12 @@ ANSWERS = Counter(
     "Answer rows this worker committed (new rows only; failed turns included).",
     ["model_label"],
 )
+JUDGEMENTS = Counter(
+    "evalfleet_judgements_stored",
+    "Judgement rows this worker committed (new rows only), by judge model and verdict "
+    "('error': the judge's reply could not be graded).",
+    ["judge", "verdict"],
+)
 ITEMS_IN_FLIGHT = Gauge("evalfleet_items_in_flight", "Items (model x story) being answered now.")
 API_SECONDS = Histogram(
     "evalfleet_api_request_seconds",
@@ -77,6 +83,12 @@ def count_answers(model_labels: Iterable[str]) -> None:
     """One per answer row created, by its model label."""
     for label, stored in Tally(model_labels).items():
         ANSWERS.labels(label).inc(stored)
+
+
+def count_judgements(rows: Iterable[tuple[str, str | None]]) -> None:
+    """One per judgement row created, by (judge, verdict); a verdict None counts as 'error'."""
+    for (judge, verdict), stored in Tally(rows).items():
+        JUDGEMENTS.labels(judge, verdict or "error").inc(stored)
 
 
 def scraped(exposition: str, sample: str, **labels: str) -> float:

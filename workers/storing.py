@@ -51,6 +51,7 @@ def store_outcomes(
                 attempt,
                 error,
                 outcome.cached,
+                work.sample,
             )  # fmt: skip
         )
         if completion is not None and outcome.cache_key is not None:
@@ -69,6 +70,7 @@ def answer_values(
     attempt: int,
     error: str | None,
     cached: bool,
+    sample: int = 0,
 ) -> dict[str, object]:
     """One answer row (D2: upserted on its key); the batch poller writes the same rows."""
     return {
@@ -76,6 +78,7 @@ def answer_values(
         "model_label": label,
         "story_id": story_id,
         "turn": turn,
+        "sample": sample,
         "text": completion.text if completion else None,
         "finish_reason": completion.finish_reason if completion else None,
         "prompt_tokens": completion.prompt_tokens if completion else None,

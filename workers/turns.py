@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evalfleet.schema.payloads import RunConfig
 from evalfleet.workers import cache, metrics
 from evalfleet.workers.api import Completion
 from evalfleet.workers.delivery import Work
@@ -28,17 +29,18 @@ def turn_request(work: Work, turn: int, own_answers: dict[int, str]) -> Request:
         messages=build_messages(work.story_text, work.questions, turn, config.history, own_answers),
         temperature=config.temperature,
         max_tokens=config.max_tokens,
-        seed=config.seed,
+        seed=config.sample_seed(work.sample),
     )
 
 
 def turn_cache_key(work: Work, request: Request) -> str | None:
-    """The request's key in the response cache; None when the run does not use the cache."""
+    """The request's key in the response cache; None when the run does not use the cache.
+    Each sample's seed is in its parameters, so samples never share a cached response."""
     config = work.config
     if not config.cache:
         return None
     return cache.cache_key(
-        config.base_url, request.model, request.messages, config.generation_params()
+        config.base_url, request.model, request.messages, config.generation_params(work.sample)
     )
 
 
@@ -51,17 +53,34 @@ def ask_turn(
     counts: CallCounts,
 ) -> TurnOutcome:
     """One turn's request (on an API thread, with that thread's client); nothing stored."""
-    config = work.config
+    price = work.config.prices.get(work.label)
+    return ask_model(
+        resources, work.config, work.config.base_url, price, turn, request, cache_key, counts
+    )
+
+
+def ask_model(
+    resources: Resources,
+    config: RunConfig,
+    base_url: str | None,
+    price: tuple[float, float] | None,
+    turn: int,
+    request: Request,
+    cache_key: str | None,
+    counts: CallCounts,
+) -> TurnOutcome:
+    """`request` asked of its model at `base_url` (an answer's or the judge's, D7: the
+    model's cluster-wide limiter), its usage counted at `price`; nothing stored."""
     try:
         completion = ask(
             request,
-            resources.client(config.base_url),
+            resources.client(base_url),
             resources.retry_policy.request_attempts,
-            resources.limiter(config.base_url, work.model, config.rpm, config.tpm),
+            resources.limiter(base_url, request.model, config.rpm, config.tpm),
             counts,
             in_flight=resources.in_flight,
         )
     except RequestFailed as failure:
         return TurnOutcome(turn, None, failure)
-    metrics.count_usage(work.model, completion, config.prices.get(work.label))
+    metrics.count_usage(request.model, completion, price)
     return TurnOutcome(turn, completion, cache_key=cache_key)

@@ -11,8 +11,8 @@ from evalfleet.cli.run_cmd import finish
 from evalfleet.producer.demo_set import load_demo_set
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.runner import LocalCluster, execute_run
-from evalfleet.schema.payloads import HistoryMode, RunConfig
-from evalfleet.simulator.config import DEMO_MODELS
+from evalfleet.schema.payloads import HistoryMode, JudgeConfig, RunConfig
+from evalfleet.simulator.config import DEMO_MODELS, SIM_JUDGE
 
 
 @click.command()
@@ -28,8 +28,14 @@ from evalfleet.simulator.config import DEMO_MODELS
 )
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--concurrency", type=int, default=8, show_default=True)
+@click.option(
+    "--judge/--no-judge",
+    default=True,
+    show_default=True,
+    help="Grade every answer with the simulator's judge model too.",
+)
 def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
-         concurrency: int) -> None:  # fmt: skip
+         concurrency: int, judge: bool) -> None:  # fmt: skip
     """Run a base-vs-fine-tuned eval on the local simulator and print the report."""
     from evalfleet.simulator.config import SimConfig
     from evalfleet.simulator.server import SimServer
@@ -47,6 +53,7 @@ def demo(dataset: str | None, limit: int, latency_ms: float, workers: int,
             models=DEMO_MODELS,
             history=HistoryMode.GOLD,
             base_url=sim.base_url,
+            judge=JudgeConfig(model=SIM_JUDGE) if judge else None,
         )
         stdout.print(
             f"demo: {data.name} ({len(data.stories)} stories) on the simulator at {sim.base_url}, "

@@ -47,7 +47,8 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "export": LazyCommand(
         "evalfleet.cli.export_cmd:export",
-        "One JSON object per (model, question): answer, references, EM/F1 (0-1), tokens, error.",
+        "One JSON object per (model, question, sample): answer, references, EM/F1 (0-1), "
+        "tokens, error.",
     ),
     "reconcile": LazyCommand(
         "evalfleet.cli.reconcile_cmd:reconcile",

@@ -13,7 +13,14 @@ from evalfleet.cli.options import load_settings, print_json, stderr, stdout
 from evalfleet.producer.loaders.registry import load_dataset_spec
 from evalfleet.runner import LocalCluster, check_local, execute_run
 from evalfleet.schema.errors import ConfigurationError
-from evalfleet.schema.payloads import HistoryMode, RunConfig, RunMode
+from evalfleet.schema.payloads import (
+    JUDGE_LABEL,
+    HistoryMode,
+    JudgeConfig,
+    RunConfig,
+    RunMode,
+    samples_error,
+)
 from evalfleet.schema.pricing import batch_price_table, parse_price, price_table
 from evalfleet.schema.settings import Settings, validate_base_url
 from evalfleet.services import open_database
@@ -35,7 +42,33 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
         models[label.strip()] = name.strip()
     if not models:
         raise ConfigurationError("no model given: use --base and --finetuned (or --model L=NAME)")
+    if JUDGE_LABEL in models:
+        raise ConfigurationError(
+            f"--model {JUDGE_LABEL}=...: the label {JUDGE_LABEL!r} is the judge's (its price's "
+            "key); give the model another label, or grade with --judge MODEL"
+        )
     return models
+
+
+def judge_of(
+    settings: Settings, model: str | None, url: str | None, mode: str
+) -> JudgeConfig | None:
+    """`--judge MODEL [--judge-base-url URL]`, checked before anything is loaded."""
+    if model is None:
+        if url is not None:
+            raise ConfigurationError("--judge-base-url needs --judge MODEL")
+        return None
+    if not model.strip():
+        raise ConfigurationError("--judge needs a model name")
+    if mode == RunMode.BATCH.value:
+        raise ConfigurationError(
+            "--judge is not supported with --mode batch yet (the judge grades each answer "
+            "synchronously after it is stored); use --mode sync"
+        )
+    base_url = validate_base_url(url) if url else None
+    if base_url is not None:
+        settings.api_key_for(base_url)  # a missing key for the judge's URL, said now
+    return JudgeConfig(model=model.strip(), base_url=base_url)
 
 
 @click.command()
@@ -77,6 +110,13 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
 @click.option("--max-tokens", type=int, default=128, show_default=True)
 @click.option("--seed", type=int, default=None)
 @click.option(
+    "--samples",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Ask each question K times (needs --temperature > 0; seeds seed+0..K-1).",
+)
+@click.option(
     "--finetuned-job",
     default=None,
     metavar="FT_ID",
@@ -102,6 +142,19 @@ def parse_models(base: str | None, finetuned: str | None, pairs: tuple[str, ...]
     multiple=True,
     metavar="MODEL=IN,OUT",
     help="$ per million input,output tokens (repeatable).",
+)
+@click.option(
+    "--judge",
+    "judge_model",
+    default=None,
+    metavar="MODEL",
+    help="Grade every answer with this model too (correct / incorrect / not attempted).",
+)
+@click.option(
+    "--judge-base-url",
+    default=None,
+    metavar="URL",
+    help="The judge's API, when not the run's (host only, like TOGETHER_BASE_URL).",
 )
 @click.option("--wait/--no-wait", default=False, help="Wait with a progress bar, then report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
@@ -134,8 +187,9 @@ def run(
     dataset: str, split: str, limit: int | None, base: str | None, finetuned: str | None,
     model_pairs: tuple[str, ...], history: str, mode: str, batch_price_pairs: tuple[str, ...],
     temperature: float, max_tokens: int,
-    seed: int | None, finetuned_job: str | None, cache: bool, rpm: float | None,
-    tpm: float | None, budget: float | None, price_pairs: tuple[str, ...], wait: bool,
+    seed: int | None, samples: int, finetuned_job: str | None, cache: bool, rpm: float | None,
+    tpm: float | None, budget: float | None, price_pairs: tuple[str, ...],
+    judge_model: str | None, judge_base_url: str | None, wait: bool,
     as_json: bool, local_workers: int, local_concurrency: int, flower: bool, preflight: bool,
 ) -> None:  # fmt: skip
     """Evaluate models on a QA data set: one task per (story, model)."""
@@ -145,6 +199,9 @@ def run(
             "--mode batch needs independent turns: with --history model each turn waits for "
             "the model's previous answer; use --history gold, questions or none, or --mode sync"
         )
+    samples_problem = samples_error(samples, temperature, RunMode(mode))
+    if samples_problem is not None:
+        raise ConfigurationError(samples_problem)
     if max_tokens < 1:
         raise ConfigurationError(f"--max-tokens must be at least 1, got {max_tokens}")
     for name, value in (("--rpm", rpm), ("--tpm", tpm), ("--budget", budget)):
@@ -152,6 +209,7 @@ def run(
             raise ConfigurationError(f"{name} must be positive, got {value:g}")
     base_url = validate_base_url(settings.together_base_url) if settings.together_base_url else None
     settings.api_key_for(base_url)  # a missing key is an error before anything is loaded
+    judge = judge_of(settings, judge_model, judge_base_url, mode)
     if finetuned_job:
         if finetuned:
             raise ConfigurationError("give --finetuned or --finetuned-job, not both")
@@ -173,15 +231,20 @@ def run(
         temperature=temperature,
         max_tokens=max_tokens,
         seed=seed,
+        samples=samples,
         base_url=base_url,
         cache=cache,
         rpm=rpm,
         tpm=tpm,
         budget_usd=budget,
+        judge=judge,
         prices={label: prices.get(name) for label, name in models.items()},
     )
+    if judge is not None:  # the judge's price, from the same table and --price as the models'
+        config.prices[JUDGE_LABEL] = prices.get(judge.model)
     if budget is not None and any(p is None for p in config.prices.values()):
-        unpriced = [name for label, name in models.items() if config.prices[label] is None]
+        named = {**models, **({JUDGE_LABEL: judge.model} if judge else {})}
+        unpriced = [name for label, name in named.items() if config.prices[label] is None]
         raise ConfigurationError(
             f"--budget needs a price for every model; none for {', '.join(unpriced)}: "
             "add --price MODEL=IN,OUT"
@@ -200,9 +263,13 @@ def check_endpoint_of(settings: Settings, config: RunConfig, console: Console) -
     """Refuse the run, before a row is written, when its endpoint cannot serve it."""
     from evalfleet.preflight import check_endpoint  # the `together` SDK: only when it runs
 
-    checked = check_endpoint(settings, config.base_url, config.models)
-    for note in checked.notes:
-        console.print(f"preflight: {note}", markup=False, highlight=False)
+    # The judge is checked like the models: on the run's endpoint with them, or on its own.
+    endpoints: dict[str | None, dict[str, str]] = {config.base_url: dict(config.models)}
+    if config.judge is not None:
+        endpoints.setdefault(config.judge_base_url(), {})[JUDGE_LABEL] = config.judge.model
+    for url, models in endpoints.items():
+        for note in check_endpoint(settings, url, models).notes:
+            console.print(f"preflight: {note}", markup=False, highlight=False)
 
 
 def finish(settings: Settings, run_id: int, state: str | None, as_json: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,12 @@ class RunWatcher:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def scrape(port: int) -> str:
+    """A worker's /metrics text (evalfleet worker --metrics-port)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
 
 
 def logs(folder: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,12 @@ def test_the_demo_runs_on_the_packaged_set_and_prints_a_verdict(tmp_path: Path) 
     # The simulator's fine-tuned reader answers short spans: it beats the verbose base reader
     assert match.group(1) == "finetuned beats base"
     assert (tmp_path / "evalfleet.db").is_file()
+    # And the simulator's judge graded every answer once
+    assert "2 models, graded by evalfleet/sim-judge" in result.stdout
+    with sqlite3.connect(tmp_path / "evalfleet.db") as db:
+        answers = db.execute("SELECT count(*) FROM answers").fetchone()[0]
+        graded = db.execute(
+            "SELECT count(DISTINCT model_label || '/' || story_id || '/' || turn), count(*) "
+            "FROM judgements WHERE verdict IS NOT NULL"
+        ).fetchone()
+    assert answers == 2 * 123 and tuple(graded) == (answers, answers)

@@ -4,12 +4,11 @@ they add up to what SQL and the API saw (docs/operations.md, "Metrics")."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fleet import MODELS, evalfleet, fleet_env, logs, run_args
+from fleet import MODELS, evalfleet, fleet_env, logs, run_args, scrape
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -22,11 +21,6 @@ from evalfleet.workers.metrics import scraped
 pytestmark = pytest.mark.integration
 
 SAMPLE = "coqa/coqa-validation-first20.jsonl"
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        return str(response.read().decode())
 
 
 def test_the_workers_metrics_add_up_to_the_answers_in_sql_and_the_requests_the_api_saw(

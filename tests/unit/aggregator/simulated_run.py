@@ -18,7 +18,7 @@ from evalfleet.schema import models as db
 from evalfleet.schema.db import make_engine, make_sessionmaker, session_scope
 from evalfleet.schema.migrate import upgrade
 from evalfleet.schema.models import Answer, Item, ItemState, Run, RunState
-from evalfleet.schema.payloads import HistoryMode, RunConfig
+from evalfleet.schema.payloads import HistoryMode, JudgeConfig, RunConfig
 from evalfleet.simulator.config import DEFAULT_MODELS, DEMO_MODELS
 from evalfleet.simulator.conversation import greedy_rng, parse_messages, sampling_rng
 from evalfleet.simulator.reader import answer
@@ -75,10 +75,16 @@ def finished_run(
     *,
     temperature: float = 0.0,
     seed: int | None = None,
+    judge: str | None = None,
+    verdicts: Mapping[AnswerKey, str | None] | None = None,
 ) -> int:
     """A run as the cluster would leave it: answers stored, items ended, results aggregated.
-    A question missing from `answers` is left unanswered; one given as FAILED failed."""
-    config = RunConfig(models=dict(models), temperature=temperature, seed=seed)
+    A question missing from `answers` is left unanswered; one given as FAILED failed. With a
+    `judge`, `verdicts` are its judgements (None: the judge failed on that answer)."""
+    config = RunConfig(
+        models=dict(models), temperature=temperature, seed=seed,
+        judge=None if judge is None else JudgeConfig(model=judge),
+    )  # fmt: skip
     run_id = create_run(sessions, dataset, config)
     with session_scope(sessions) as session:
         rows = session.execute(select(db.Story.key, db.Story.id).where(db.Story.run_id == run_id))
@@ -92,6 +98,9 @@ def finished_run(
                     latency_ms=200.0,
                 )
             )  # fmt: skip
+        for (label, story_key, turn), verdict in (verdicts or {}).items():
+            assert judge is not None
+            session.add(judgement(run_id, label, story_ids[story_key], turn, judge, verdict))
         session.execute(
             update(Item).where(Item.run_id == run_id).values(state=ItemState.DONE.value)
         )
@@ -102,11 +111,41 @@ def finished_run(
     return run_id
 
 
+def judgement(
+    run_id: int, label: str, story_id: int, turn: int, judge: str, verdict: str | None
+) -> db.Judgement:
+    """A judgement row as the judge's worker writes it: "by rule" for a grade written as
+    "rule" (correct, no call), an error for None, else one call of 40 + 8 tokens."""
+    by_rule = verdict == "rule"
+    return db.Judgement(
+        run_id=run_id, model_label=label, story_id=story_id, turn=turn, judge=judge,
+        verdict="correct" if by_rule else verdict, by_rule=by_rule,
+        reason=None if verdict is None or by_rule else f"{verdict}: reason for turn {turn}",
+        error="HTTP 500: judge down" if verdict is None else None,
+        prompt_tokens=None if by_rule else 40, completion_tokens=None if by_rule else 8,
+    )  # fmt: skip
+
+
 MARKUP_QUESTION = '<script>alert("owned")</script> Who is <b>Cotton</b>?'
 
 
-def three_story_run(sessions: sessionmaker[Session], name: str = "tiny.jsonl") -> int:
-    """Three stories of two turns, answered by hand; one question holds markup."""
+SIM_JUDGE = "evalfleet/sim-judge"
+# The judge's grades of three_story_run's answers (EM = 1 answers "rule"): base's wordy but
+# right answers judged correct, one failed judgement (finetuned s3 turn 2).
+THREE_STORY_VERDICTS: dict[AnswerKey, str | None] = {
+    ("base", "s1", 1): "correct", ("base", "s1", 2): "rule", ("base", "s2", 1): "correct",
+    ("base", "s2", 2): "rule", ("base", "s3", 1): "incorrect",
+    ("finetuned", "s1", 1): "rule", ("finetuned", "s1", 2): "correct",
+    ("finetuned", "s2", 1): "rule", ("finetuned", "s2", 2): "correct",
+    ("finetuned", "s3", 1): "rule", ("finetuned", "s3", 2): None,
+}  # fmt: skip
+
+
+def three_story_run(
+    sessions: sessionmaker[Session], name: str = "tiny.jsonl", judged: bool = False
+) -> int:
+    """Three stories of two turns, answered by hand; one question holds markup. `judged`:
+    graded by SIM_JUDGE with THREE_STORY_VERDICTS."""
     stories = {
         "s1": ("mctest", "Cotton was a white kitten. She lived in a barn.",
                [(MARKUP_QUESTION, "a white kitten"), ("Where did she live?", "in a barn")]),
@@ -132,4 +171,8 @@ def three_story_run(sessions: sessionmaker[Session], name: str = "tiny.jsonl") -
         ("finetuned", "s3", 2): "a girl",
     }
     models = DEMO_MODELS
+    if judged:
+        return finished_run(
+            sessions, dataset, models, answers, judge=SIM_JUDGE, verdicts=THREE_STORY_VERDICTS
+        )
     return finished_run(sessions, dataset, models, answers)

@@ -4,6 +4,7 @@ model and domain, cut answers and the failed questions, in a run caught half way
 from __future__ import annotations
 
 import dataclasses
+from itertools import product
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -12,6 +13,7 @@ from unit.aggregator.simulated_run import database, tiny_dataset
 
 from evalfleet.aggregator.aggregate import OVERALL, compute_scores
 from evalfleet.aggregator.run_counts import counted_scores, failed_questions, truncations
+from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import load_scored_turns
 from evalfleet.aggregator.summary import failed_questions as failed_of_turns
 from evalfleet.aggregator.truncation import truncation_by_label
@@ -93,3 +95,52 @@ def test_only_the_first_failures_are_listed_but_all_are_counted(tmp_path: Path) 
         ("gone", "s1", 1),
     ]  # fmt: skip
     assert total == 16 and shown == failed_of_turns(turns)[0]
+
+
+def test_the_sql_counts_of_a_sampled_run_count_each_question_once(tmp_path: Path) -> None:
+    # Given a run asking each question twice: base answered s1 in both samples; on s2 turn 1
+    # one sample answered and one failed, turns 2 and 3 failed in both; its s3 sample 1 item
+    # failed with nothing stored while sample 0 answered turn 1; tuned answered s1 sample 0
+    _, sessions = database(tmp_path)
+    turns = [("Who?", "the mayor"), ("When?", "Monday"), ("What?", "the bridge")]
+    text = "The mayor opened the bridge on Monday."
+    stories = dict.fromkeys(("s1", "s2", "s3"), ("cnn", text, turns))
+    config = RunConfig(models={"base": "m/base", "tuned": "m/tuned"}, temperature=1, samples=2)
+    run_id = create_run(sessions, tiny_dataset(stories), config)
+    with sessions.begin() as session:
+        ids = dict(session.execute(select(Story.key, Story.id)).all())
+
+        def answer(label: str, key: str, turn: int, k: int, text: str | None) -> None:
+            error = "HTTP 400: too long" if text is None else None
+            session.add(Answer(run_id=run_id, model_label=label, story_id=ids[key], turn=turn,
+                               sample=k, text=text, error=error,
+                               finish_reason="length"))  # fmt: skip
+
+        for turn, k in product((1, 2, 3), (0, 1)):
+            answer("base", "s1", turn, k, "the mayor")
+            answer("base", "s2", turn, k, "Monday" if (turn, k) == (1, 0) else None)
+        answer("base", "s3", 1, 0, "the bridge")
+        answer("base", "s3", 2, 0, None)
+        answer("tuned", "s1", 1, 0, "the mayor")
+        session.execute(
+            update(Item)
+            .where(Item.model_label == "base", Item.story_id == ids["s3"], Item.sample == 1)
+            .values(state=ItemState.FAILED.value, last_error="failed after 6 tries: HTTP 503")
+        )
+    with sessions() as session:
+        samples = load_scored_turns(session, run_id)
+        counted = counted_scores(session, run_id, ["base", "tuned"])
+        failed = {s.label: s.failed for s in counted if s.domain == OVERALL}
+        failures = failed_questions(session, run_id, failed)
+        cut = truncations(session, run_id, ["base", "tuned"], 128)
+    # Then they are the counts of the loaded samples collapsed per question
+    expected = [dataclasses.replace(s, em=None, f1=None) for s in compute_scores(samples)]
+    assert counted == expected
+    assert failures == failed_of_turns(per_question_means(samples))
+    # And a question is answered when one sample answered, failed when none did and one failed
+    base = next(s for s in counted if s.label == "base" and s.domain == OVERALL)
+    assert (base.questions, base.answered, base.failed, base.scored) == (9, 5, 4, 1)
+    assert [(f.story, f.turn) for f in failures[0]] == [("s2", 2), ("s2", 3), ("s3", 2), ("s3", 3)]
+    # And answers cut at max_tokens count every sample
+    assert cut == truncation_by_label(samples, 128, config.models)
+    assert cut["base"].answered == 6 + 1 + 1

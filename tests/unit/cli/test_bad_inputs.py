@@ -104,6 +104,12 @@ def test_a_bad_data_file_is_refused_naming_file_and_problem_and_creates_nothing(
         (["--mode", "batch", "--history", "model"], "--mode batch needs independent turns"),
         (["--mode", "batch", "--batch-price", "m=x,1"], "--batch-price 'm=x,1': expected"),
         (["--mode", "offline"], "'offline' is not one of"),
+        (["--samples", "0"], "--samples must be at least 1, got 0"),
+        (["--samples", "3"], "--samples 3 needs --temperature above 0"),
+        (
+            ["--samples", "3", "--temperature", "0.7", "--mode", "batch"],
+            "--samples above 1 is not supported with --mode batch yet",
+        ),
     ],
 )
 def test_a_bad_option_is_refused_naming_it_and_creates_nothing(

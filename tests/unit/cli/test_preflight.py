@@ -4,10 +4,8 @@ exit code 1, and no run in the database. Against the real simulator over HTTP.""
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -16,33 +14,13 @@ from sqlalchemy import create_engine, func, select
 from evalfleet import preflight
 from evalfleet.cli.main import cli
 from evalfleet.fleet import free_port
-from evalfleet.schema.migrate import upgrade
 from evalfleet.schema.models import Run
 from evalfleet.schema.settings import Settings
-from evalfleet.simulator.config import DEMO_MODELS, SIM_BASE, SIM_FINETUNED, SimConfig
+from evalfleet.simulator.config import DEMO_MODELS, SIM_BASE, SIM_FINETUNED, SIM_JUDGE, SimConfig
 from evalfleet.simulator.server import SimServer
 
 KEY = "the-right-key-7f3a9c"
 WRONG_KEY = "a-wrong-key-0b1e2d"
-RECORD = {
-    "source": "wikipedia",
-    "story": "The cat sat on the mat.",
-    "questions": ["Where did the cat sit?"],
-    "answers": {"input_text": ["on the mat"], "answer_start": [8], "answer_end": [22]},
-}
-
-
-@pytest.fixture
-def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """A migrated database, no broker, no API settings: each test names its endpoint."""
-    for name in ("EVALFLEET_BROKER_URL", "TOGETHER_API_KEY", "TOGETHER_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    url = f"sqlite:///{tmp_path / 'evalfleet.db'}"
-    upgrade(url)
-    monkeypatch.setenv("EVALFLEET_DATABASE_URL", url)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data.jsonl").write_text(json.dumps(RECORD) + "\n")
-    return url
 
 
 @pytest.fixture
@@ -89,7 +67,7 @@ def test_an_unknown_model_lists_the_close_names(database: str, sim: SimServer) -
     result = run(sim.base_url, KEY, base="evalfleet/sim-bsae")
     line = (
         f"the API at {sim.base_url} does not know the model 'evalfleet/sim-bsae' (base); "
-        f"close names it lists: {SIM_BASE}, {SIM_FINETUNED}"
+        f"close names it lists: {SIM_BASE}, {SIM_JUDGE}, {SIM_FINETUNED}"
     )
     assert_refused(result, line, database)
 
@@ -100,7 +78,7 @@ def test_an_unknown_model_without_close_names_says_how_many_are_listed(
     result = run(sim.base_url, KEY, finetuned="me/Meta-Llama-3.1-8B-ft")
     line = (
         f"the API at {sim.base_url} does not know the model 'me/Meta-Llama-3.1-8B-ft' "
-        "(finetuned); it lists 2 models, none close to it (GET /v1/models)"
+        "(finetuned); it lists 3 models, none close to it (GET /v1/models)"
     )
     assert_refused(result, line, database)
     assert sim.stats()["requests_total"] == 1  # the one 1-token request that said 404
@@ -140,11 +118,11 @@ def test_the_simulator_with_the_demo_models_passes() -> None:
     with SimServer(SimConfig()) as server:
         checked = preflight.check_endpoint(Settings(), server.base_url, DEMO_MODELS)
         requests = server.stats()["requests_total"]
-    assert (checked.url, checked.listed, checked.notes) == (server.base_url, 2, ())
+    assert (checked.url, checked.listed, checked.notes) == (server.base_url, 3, ())
     assert requests == 0  # listed models need no chat request
 
 
 def test_the_right_key_passes(sim: SimServer) -> None:
     settings = Settings(TOGETHER_API_KEY=KEY)
     checked = preflight.check_endpoint(settings, sim.base_url, {"a": SIM_BASE, "b": SIM_BASE})
-    assert checked.listed == 2 and checked.notes == ()
+    assert checked.listed == 3 and checked.notes == ()

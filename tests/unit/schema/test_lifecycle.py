@@ -55,7 +55,7 @@ def test_a_claimed_item_is_held_until_its_lease_ends_or_a_retry_takes_it_over(
         )
     with sessions() as session:
         row = session.get_one(Item, item)
-        expected = lifecycle.Claim(1, None, row.run_id, row.model_label, row.story_id)
+        expected = lifecycle.Claim(1, None, row.run_id, row.model_label, row.story_id, 0)
     assert first == expected
     assert second is None
     assert takeover is not None and takeover.attempts == 2

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
+from evalfleet.simulator.config import DEFAULT_MODELS, SIM_BASE, SIM_FINETUNED, SimConfig
 from evalfleet.simulator.handler import SimHandler, SimRequest, SimResponse
 
 MESSAGES = [
@@ -200,7 +200,7 @@ def test_the_health_models_stats_and_reset_routes_answer_without_a_socket() -> N
     missing = handler.handle(SimRequest("GET", "/v1/v1/chat/completions"))
     # Then each answers as over HTTP, and the reset zeroed the counters
     assert health is not None and payload(health) == {"status": "ok"}
-    assert models is not None and {m["id"] for m in payload(models)} == {SIM_BASE, SIM_FINETUNED}
+    assert models is not None and {m["id"] for m in payload(models)} == set(DEFAULT_MODELS)
     assert stats is not None and payload(stats)["requests_total"] == 1
     assert reset is not None and payload(reset) == {"status": "reset"}
     assert missing is not None and missing.status == 404

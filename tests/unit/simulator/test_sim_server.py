@@ -11,7 +11,7 @@ import pytest
 import together
 from together.types.chat import ChatCompletionMessageParam
 
-from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SIM_JUDGE, SimConfig
 from evalfleet.simulator.server import SimServer
 
 BASE, FINETUNED = SIM_BASE, SIM_FINETUNED
@@ -153,11 +153,11 @@ def test_any_key_is_accepted_unless_one_is_required() -> None:
     assert models.status_code == 401
 
 
-def test_models_endpoint_lists_both_simulated_models(sim: SimServer) -> None:
+def test_models_endpoint_lists_the_simulated_models_and_the_judge(sim: SimServer) -> None:
     # When the model list is fetched
     listed = httpx.get(f"{sim.base_url}/v1/models").json()
-    # Then it is a bare list of chat models, both simulated ones included
-    assert {entry["id"] for entry in listed} == {BASE, FINETUNED}
+    # Then it is a bare list of chat models: both simulated readers and the judge
+    assert {entry["id"] for entry in listed} == {BASE, FINETUNED, SIM_JUDGE}
     for entry in listed:
         assert entry["object"] == "model" and entry["type"] == "chat"
         assert entry["context_length"] == 8192 and entry["display_name"]

@@ -17,11 +17,12 @@ from unit.aggregator.simulated_run import database, tiny_dataset
 
 from evalfleet.producer.create_run import create_run
 from evalfleet.schema.lifecycle import ItemClose, claim_item
-from evalfleet.schema.models import Answer, Item, ItemState, Story, utcnow
+from evalfleet.schema.models import Answer, Item, ItemState, Judgement, Story, utcnow
 from evalfleet.schema.payloads import RunConfig
 from evalfleet.workers.group_commit import GroupCommitWriter
 
 ANSWERS_SAMPLE = "evalfleet_answers_stored_total"
+JUDGEMENTS_SAMPLE = "evalfleet_judgements_stored_total"
 STORIES = {
     f"s{i}": ("wikipedia", f"Story {i}.", [(f"Question {t}?", "yes") for t in range(1, 5)])
     for i in range(3)
@@ -39,7 +40,7 @@ def run_of_three_stories(tmp_path: Path) -> tuple[sessionmaker[Session], int, li
 
 def answer_row(run_id: int, story_id: int, turn: int) -> dict[str, Any]:
     return {
-        "run_id": run_id, "model_label": "base", "story_id": story_id, "turn": turn,
+        "run_id": run_id, "model_label": "base", "story_id": story_id, "turn": turn, "sample": 0,
         "text": f"answer {story_id}/{turn}", "finish_reason": "stop", "prompt_tokens": 10,
         "completion_tokens": 2, "latency_ms": 200.0, "attempts": 1, "cached": False,
         "error": None, "created_at": utcnow(),
@@ -169,6 +170,38 @@ def test_the_answers_metric_counts_the_rows_created_not_a_duplicates_rewrite(
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Answer)) == 5
     assert after == before + 5
+
+
+def test_judgements_are_stored_once_per_key_and_counted_once_by_verdict(
+    tmp_path: Path,
+) -> None:
+    # Given a run with answers, and the worker's judgements counter as it stands
+    sessions, run_id, story_ids = run_of_three_stories(tmp_path)
+    writer = GroupCommitWriter(sessions, window_s=0)
+    writer.write([answer_row(run_id, story_ids[0], t) for t in range(1, 5)], [])
+    labels = {"judge": "j", "verdict": "correct"}
+    before = REGISTRY.get_sample_value(JUDGEMENTS_SAMPLE, labels) or 0.0
+
+    def judgement(turn: int, verdict: str | None) -> dict[str, Any]:
+        return {
+            "run_id": run_id, "model_label": "base", "story_id": story_ids[0], "turn": turn,
+            "sample": 0, "judge": "j", "verdict": verdict, "reason": "r", "by_rule": False,
+            "prompt_tokens": 5, "completion_tokens": 1, "latency_ms": 1.0, "cached": False,
+            "error": None if verdict else "unreadable", "created_at": utcnow(),
+        }  # fmt: skip
+
+    # When 3 judgements are written, then a duplicate write brings 2 of them again, one
+    # with another verdict, and 1 new
+    writer.write([], [], judgements=[judgement(1, "correct"), judgement(2, "correct"),
+                                     judgement(3, None)])  # fmt: skip
+    writer.write([], [], judgements=[judgement(2, "incorrect"), judgement(3, "correct")])
+    writer.write([], [], judgements=[judgement(4, "correct")])
+    # Then SQL holds one judgement per answer, the first written, and the counter moved
+    # by the rows created
+    with sessions() as session:
+        stored = dict(session.execute(select(Judgement.turn, Judgement.verdict)).all())
+    assert stored == {1: "correct", 2: "correct", 3: None, 4: "correct"}
+    assert REGISTRY.get_sample_value(JUDGEMENTS_SAMPLE, labels) == before + 3
 
 
 def test_a_close_commits_with_its_answers_or_not_at_all(tmp_path: Path) -> None:

@@ -28,13 +28,14 @@ STORIES = {"s0": ("wikipedia", "Tom had a cat. The cat was black.", QUESTIONS)}
 
 
 class RecordingWriter(GroupCommitWriter):
-    """The real writer, noting for each write its rows, whether it was urgent and whether it
-    carried the item's close, and counting its transactions."""
+    """The real writer, noting for each write its rows (answers, judgements), whether it was
+    urgent and whether it carried the item's close, and counting its transactions."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.writes: list[tuple[int, bool]] = []
         self.closes: list[ItemClose | None] = []
+        self.judged: list[int] = []
         self.transactions = 0
 
     def write(
@@ -43,10 +44,12 @@ class RecordingWriter(GroupCommitWriter):
         responses: Sequence[dict[str, Any]],
         urgent: bool = False,
         close: ItemClose | None = None,
+        judgements: Sequence[dict[str, Any]] = (),
     ) -> bool:
         self.writes.append((len(answers), urgent))
         self.closes.append(close)
-        return super().write(answers, responses, urgent, close)
+        self.judged.append(len(judgements))
+        return super().write(answers, responses, urgent, close, judgements)
 
     def _commit(self, batch: Any) -> None:
         self.transactions += 1
