@@ -114,7 +114,7 @@ def within_budget(
     if config.budget_usd is None:
         return frozenset(), ""
     with sessions() as session:
-        spent = spent_usd(session, run_id, config.models, config.prices)
+        spent = spent_usd(session, run_id, config)
     fit = fit_budget(todo_of, config.prices, config.budget_usd - spent)
     if fit.refused:
         logger.warning("run %s: %s stories not submitted: over the budget of $%g",
