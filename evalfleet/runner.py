@@ -63,6 +63,8 @@ def broker_for(
         }
         if settings.together_base_url:
             env["TOGETHER_BASE_URL"] = settings.together_base_url
+        if local.flower:  # Flower shows every task, from the first
+            env["EVALFLEET_TASK_EVENTS"] = "true"
         # The user's own settings (an API key, a limiter's rate) reach the workers too.
         fleet = WorkerFleet(local.workers, local.concurrency, child_env(env), local.log_dir)
         with fleet as workers:

@@ -8,10 +8,11 @@ import logging
 
 import together
 from celery import Celery
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema import lifecycle
+from evalfleet.schema.accounting import spent_usd
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.errors import ConfigurationError
 from evalfleet.schema.models import Batch, Item, ItemState, Run
@@ -19,6 +20,7 @@ from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, RunConfig
 from evalfleet.schema.settings import Settings
 from evalfleet.schema.task_labels import aggregate_run_label
 from evalfleet.workers import cache
+from evalfleet.workers.batch.budget import fit_budget, refusal
 from evalfleet.workers.batch.lines import BatchLine
 from evalfleet.workers.batch.messages import send_poll
 from evalfleet.workers.batch.requests import open_lines
@@ -47,30 +49,37 @@ def submit_run(
             select(func.count()).where(Batch.run_id == run_id, Batch.round == 1)
         )
     prefix = f"g{earlier}p" if earlier else "p"
+    with sessions() as session:
+        lines_of = {label: open_lines(session, run_id, label, config) for label in config.models}
+    hits = cache.lookup(
+        sessions, {ln.cache_key for lines in lines_of.values() for ln in lines if ln.cache_key}
+    )
+    todo_of = {
+        label: [ln for ln in lines if ln.cache_key not in hits] for label, lines in lines_of.items()
+    }
+    refused, over_budget = within_budget(sessions, run_id, config, todo_of)
     batch_ids: list[int] = []
     known: dict[str, BatchLine] = {}
-    for label in config.models:
-        with sessions() as session:
-            lines = open_lines(session, run_id, label, config)
-        hits = cache.lookup(sessions, {ln.cache_key for ln in lines if ln.cache_key})
-        todo = [ln for ln in lines if ln.cache_key not in hits]
+    for label, lines in lines_of.items():
+        todo = [ln for ln in todo_of[label] if ln.story_id not in refused]
         known.update((ln.custom_id, ln) for ln in todo)
         with session_scope(sessions) as session:
             rows = AnswerRows(run_id, label, config.models[label])
             for line in lines:
-                if line.cache_key in hits:
+                if line.cache_key in hits and line.story_id not in refused:
                     rows.add(line, hits[line.cache_key], None, attempt=1, cached=True)
             rows.write(session)
             batch_ids += record_parts(session, run_id, label, todo, Limits.of(settings), 1, prefix)
-            item_ids = list(
-                session.scalars(
-                    select(Item.id).where(
-                        Item.run_id == run_id,
-                        Item.model_label == label,
-                        Item.state == ItemState.PENDING.value,
-                    )
+            pending = (Item.run_id == run_id, Item.model_label == label,
+                       Item.state == ItemState.PENDING.value)  # fmt: skip
+            if refused:
+                lifecycle.close_items(
+                    session,
+                    and_(*pending, Item.story_id.in_(sorted(refused))),
+                    ItemState.FAILED,
+                    over_budget,
                 )
-            )
+            item_ids = list(session.scalars(select(Item.id).where(*pending)))
             lifecycle.hold_for_batch(session, item_ids)
             close_answered(session, run_id, item_ids)
     for batch_id in batch_ids:
@@ -92,3 +101,22 @@ def submit_run(
         # Every answer came from the cache: no poll will end the run, so this does.
         celery.send_task(AGGREGATE_RUN_TASK, args=[run_id], argsrepr=aggregate_run_label(run_id))
     return len(batch_ids)
+
+
+def within_budget(
+    sessions: sessionmaker[Session],
+    run_id: int,
+    config: RunConfig,
+    todo_of: dict[str, list[BatchLine]],
+) -> tuple[frozenset[int], str]:
+    """The stories the run's budget leaves out (none without one), and their items' reason:
+    a batch is paid once submitted, so its ceiling must fit first (workers/batch/budget.py)."""
+    if config.budget_usd is None:
+        return frozenset(), ""
+    with sessions() as session:
+        spent = spent_usd(session, run_id, config)
+    fit = fit_budget(todo_of, config.prices, config.budget_usd - spent)
+    if fit.refused:
+        logger.warning("run %s: %s stories not submitted: over the budget of $%g",
+                       run_id, len(fit.refused), config.budget_usd)  # fmt: skip
+    return fit.refused, refusal(config.budget_usd, spent, fit)

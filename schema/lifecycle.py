@@ -102,11 +102,25 @@ class ItemClose:
 
 
 def mark_enqueued(session: Session, item_ids: Sequence[int], now: datetime | None = None) -> None:
-    """Record that a message naming each item was sent (the state stays as it is)."""
+    """Record that a message naming each item was sent (the state stays as it is). Rows are
+    locked in id order, as close_each and renew_lease take them: a group commit closing
+    several items meanwhile cannot deadlock with it (a plain UPDATE locks in the table's
+    physical order)."""
     moment = now or utcnow()
-    for start in range(0, len(item_ids), _IN_CHUNKS):
-        chunk = item_ids[start : start + _IN_CHUNKS]
-        session.execute(update(Item).where(Item.id.in_(chunk)).values(enqueued_at=moment))
+    ordered = sorted(item_ids)
+    for start in range(0, len(ordered), _IN_CHUNKS):
+        locked = (
+            select(Item.id)
+            .where(Item.id.in_(ordered[start : start + _IN_CHUNKS]))
+            .order_by(Item.id)
+            .with_for_update()
+        )
+        session.execute(
+            update(Item)
+            .where(Item.id.in_(locked.scalar_subquery()))
+            .values(enqueued_at=moment)
+            .execution_options(**_NO_ORM_SYNC)
+        )
 
 
 def _claim_statement(takeover: bool) -> Any:

@@ -29,8 +29,9 @@ def make_celery(settings: Settings, broker_url: str, task_cls: Any = None) -> Ce
         task_ignore_result=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         broker_connection_retry_on_startup=True,
-        worker_send_task_events=True,  # Flower shows tasks live
-        task_send_sent_event=True,
+        # Flower's tasks page (schema/settings.py, task_events): off unless asked for.
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
         worker_hijack_root_logger=False,
     )
     return app

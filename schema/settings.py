@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # A worker's Prometheus /metrics port (`evalfleet worker --metrics-port`); None: off, so
     # several workers on one host do not collide.
     metrics_port: int | None = Field(default=None, alias="EVALFLEET_METRICS_PORT")
+    # Celery's task events (sent, received, started, succeeded: what Flower's tasks page
+    # shows), off as in Celery: three Redis publishes per message that only Flower reads.
+    # Flower turns workers' task events on itself (its enable_events broadcast, every 5 s);
+    # on from a worker's first task with this or `evalfleet worker --events`.
+    task_events: bool = Field(default=False, alias="EVALFLEET_TASK_EVENTS")
 
     @property
     def effective_database_url(self) -> str:

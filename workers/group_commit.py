@@ -6,9 +6,10 @@ item moves on), but one transaction carries the answers of many items: one per a
 database transaction per API request (bench/throughput.py). A write that does not hold up its
 caller's next request (the concurrent history modes) waits up to WINDOW_S for company, like
 PostgreSQL's commit_delay; an `urgent` one (`model` history, where the next turn waits for
-it, and an item's last answers, which its end waits for) is committed at once, and ends the
-wait of any batch it joins. An item's last write carries its close (lifecycle.close_each):
-the item ends in the same transaction as its last answers, not in one of its own.
+it, and an item's last answers, which its end waits for) is committed at once, with every
+write already queued, and ends the wait of any batch it joins. An item's last write carries
+its close (lifecycle.close_each): the item ends in the same transaction as its last
+answers, not in one of its own.
 """
 
 from __future__ import annotations
@@ -94,13 +95,23 @@ class GroupCommitWriter:
         while True:
             batch = [self._queue.get()]
             rows = batch[0].rows()
-            gather_until = time.monotonic() + (0.0 if batch[0].urgent else self._window_s)
-            while rows < MAX_BATCH_ROWS and not batch[-1].urgent:
+            urgent = batch[0].urgent
+            gather_until = time.monotonic() + self._window_s
+            while rows < MAX_BATCH_ROWS:
                 try:
-                    batch.append(self._queue.get(timeout=max(0.0, gather_until - time.monotonic())))
+                    # Urgent: no waiting, but every write queued meanwhile goes along (short
+                    # items close one after another: one transaction each was most of the
+                    # database's work per item, bench/short_items.py).
+                    pending = (
+                        self._queue.get_nowait()
+                        if urgent
+                        else self._queue.get(timeout=max(0.0, gather_until - time.monotonic()))
+                    )
                 except queue.Empty:
                     break
-                rows += batch[-1].rows()
+                batch.append(pending)
+                rows += pending.rows()
+                urgent = urgent or pending.urgent
             self._commit_batch(batch)
 
     def _commit_batch(self, batch: list[_Write]) -> None:

@@ -1,9 +1,11 @@
-"""`evalfleet status`'s batch lines (batch mode, docs/architecture.md, D10): batches
-submitted and completed, requests answered, per model."""
+"""`evalfleet status`'s batch progress (batch mode, docs/architecture.md, D10): batches
+submitted and completed, requests answered, per model; as lines or, for `--json`, as one
+object per model with the same figures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +15,7 @@ from evalfleet.schema.models import Batch, BatchState
 
 
 @dataclass
-class _Tally:
+class BatchTally:
     batches: int = 0
     submitted: int = 0  # the provider has them (open or ended)
     completed: int = 0
@@ -23,9 +25,9 @@ class _Tally:
     retried: int = 0  # lines sent again in a later round
 
 
-def batch_lines(session: Session, run_id: int) -> list[str]:
-    """One line per model of a batch-mode run; none for a synchronous run."""
-    tallies: dict[str, _Tally] = {}
+def batch_tallies(session: Session, run_id: int) -> dict[str, BatchTally]:
+    """The figures per model of a batch-mode run; none for a synchronous run."""
+    tallies: dict[str, BatchTally] = {}
     rows = session.execute(
         select(
             Batch.model_label, Batch.round, Batch.state, Batch.provider_id, Batch.custom_ids,
@@ -33,7 +35,7 @@ def batch_lines(session: Session, run_id: int) -> list[str]:
         ).where(Batch.run_id == run_id).order_by(Batch.id)
     )  # fmt: skip
     for label, round_, state, provider_id, custom_ids, answered in rows:
-        tally = tallies.setdefault(label, _Tally())
+        tally = tallies.setdefault(label, BatchTally())
         tally.batches += 1
         tally.submitted += provider_id is not None
         tally.completed += state == BatchState.DONE.value
@@ -43,12 +45,22 @@ def batch_lines(session: Session, run_id: int) -> list[str]:
             tally.requests += len(custom_ids)
         else:
             tally.retried += len(custom_ids)
+    return tallies
+
+
+def batch_json(session: Session, run_id: int) -> dict[str, dict[str, Any]]:
+    """`status --json`'s "batches": per model, the figures `batch_lines` shows."""
+    return {label: asdict(t) for label, t in batch_tallies(session, run_id).items()}
+
+
+def batch_lines(session: Session, run_id: int) -> list[str]:
+    """One line per model of a batch-mode run; none for a synchronous run."""
     return [
         f"{label} batches: {t.submitted} of {t.batches} submitted, {t.completed} completed"
         + (f", {t.failed} failed" if t.failed else "")
         + f"; requests: {t.answered} of {t.requests} answered"
         + (f" ({t.retried} sent again)" if t.retried else "")
-        for label, t in tallies.items()
+        for label, t in batch_tallies(session, run_id).items()
     ]
 
 

@@ -10,7 +10,7 @@ from evalfleet.aggregator.health import troubled_models
 from evalfleet.aggregator.render import render_table
 from evalfleet.aggregator.summary import run_summary
 from evalfleet.aggregator.summary_types import ModelSummary, Progress
-from evalfleet.cli.batch_status import print_batch_progress
+from evalfleet.cli.batch_status import batch_json, print_batch_progress
 from evalfleet.cli.options import load_settings, print_json, stdout
 from evalfleet.services import open_database
 
@@ -45,8 +45,10 @@ def status(run_id: int, as_json: bool) -> None:
     with sessions() as session:
         summary = run_summary(session, run_id)
         troubles = troubled_models(session, run_id)
+        batches = batch_json(session, run_id) if as_json else {}
     if as_json:
-        print_json(summary.to_json())
+        # A batch-mode run adds its batches' progress; a synchronous run's object is unchanged.
+        print_json({**summary.to_json(), **({"batches": batches} if batches else {})})
         return
     stdout.print(f"items: {', '.join(f'{n} {s}' for s, n in summary.item_states.items())}")
     stdout.print(question_counts(summary.models))

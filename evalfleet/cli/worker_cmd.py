@@ -41,8 +41,19 @@ from evalfleet.schema.errors import ConfigurationError
     help="Serve Prometheus metrics on this port, all interfaces (default: "
     "EVALFLEET_METRICS_PORT, or none). Threads and solo pools only.",
 )
+@click.option(
+    "--events/--no-events",
+    default=None,
+    help="Send task events from the first task on, for Flower's tasks page (default: "
+    "EVALFLEET_TASK_EVENTS, else off; a running Flower turns them on within 5 s).",
+)
 def worker(
-    concurrency: int, pool: str, loglevel: str, name: str | None, metrics_port: int | None
+    concurrency: int,
+    pool: str,
+    loglevel: str,
+    name: str | None,
+    metrics_port: int | None,
+    events: bool | None,
 ) -> None:
     """Consume tasks from EVALFLEET_BROKER_URL and write answers to the database."""
     settings = load_settings()
@@ -60,6 +71,9 @@ def worker(
     if port is not None:
         serve_metrics(port, pool)
     from evalfleet.workers.app import app
+
+    if events is not None:  # over EVALFLEET_TASK_EVENTS (schema/queue.py)
+        app.conf.update(worker_send_task_events=events, task_send_sent_event=events)
 
     argv = [
         "worker",

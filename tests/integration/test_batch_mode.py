@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fleet import RunWatcher, evalfleet, fleet_env, run_args
+from fleet import MODELS, RunWatcher, evalfleet, fleet_env, run_args
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -202,3 +202,50 @@ def test_a_killed_poller_is_resumed_by_another_worker_without_resubmitting(
     assert all(r.state == "done" and r.poller != pollers[r.id] for r in rows)
     assert stats["lines_answered"] == questions > 0
     assert sim.stats()["requests_total"] == 0
+
+
+def test_a_batch_run_submits_only_the_stories_its_budget_can_pay_and_status_json_shows_it(
+    shared_file: Callable[[str], Path],
+    postgres_url: str,
+    redis_url: str,
+    queue_name: str,
+    tmp_path: Path,
+) -> None:
+    dataset = shared_file("coqa/coqa-validation-first20.jsonl")
+    batch_sim = BatchSimConfig(completion_delay_s=0.5)
+    with batch_fleet(batch_sim, postgres_url, redis_url, queue_name, tmp_path) as (sim, env, _):
+        # Given a batch run of three stories whose budget pays for about two of them: each
+        # line may cost its prompt (~4 characters a token) and max_tokens of answer, at $1
+        # per million tokens in batch
+        prices = ("--batch-price", f"{MODELS['base']}=1,1", "--batch-price",
+                  f"{MODELS['finetuned']}=1,1")  # fmt: skip
+        args = ("--limit", STORIES, "--no-cache", "--mode", "batch", "--wait", "--json")
+        result = evalfleet(run_args(dataset, *args, *prices, "--budget", "0.035"), env, tmp_path)
+        stats = batch_stats(sim)
+        run_id = json.loads(result.stdout)["run_id"]
+        status = evalfleet(["status", str(run_id), "--json"], env, tmp_path)
+        watcher = RunWatcher(postgres_url)
+        items = watcher.items(run_id)
+        watcher.close()
+    summary = json.loads(status.stdout)
+    # Then the first stories were asked and answered with both models, the last one not at
+    # all: its items failed with the budget as their reason
+    done = {i.story_id for i in items if i.state == "done"}
+    failed = [i for i in items if i.state == "failed"]
+    assert done and failed and all(i.last_error.startswith("budget of $0.035: not submitted")
+                                   for i in failed), [i.last_error for i in items]  # fmt: skip
+    assert {i.story_id for i in failed}.isdisjoint(done)
+    assert max(done) < min(i.story_id for i in failed)
+    assert {(i.model_label, i.story_id) for i in items if i.state == "done"} == {
+        (label, story) for label in ("base", "finetuned") for story in done
+    }
+    # And what the run cost stays within its budget
+    assert 0 < summary["progress"]["cost_usd"] <= 0.035
+    # And status --json gives the batches' figures per model, as its table does
+    answered = {label: m["answered"] for label, m in summary["models"].items()}
+    assert summary["batches"].keys() == {"base", "finetuned"}
+    for label, figures in summary["batches"].items():
+        assert figures["batches"] == figures["submitted"] == figures["completed"] >= 1
+        assert figures["requests"] == figures["answered"] == answered[label] > 0
+        assert (figures["failed"], figures["retried"]) == (0, 0)
+    assert stats["lines_answered"] == sum(answered.values())

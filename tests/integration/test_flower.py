@@ -144,6 +144,9 @@ def test_flower_behind_basic_auth_names_every_worker_and_each_tasks_run_model_an
     dataset = story_dataset(tmp_path)
     with SimServer(SimConfig(latency_ms_mean=300)) as sim:
         env = fleet_env(postgres_url, own_events_db(redis_url), queue_name, sim.base_url)
+        # Task events from the first task, as an operator watching in Flower sets (without
+        # it, Flower turns them on within 5 s: this run's tasks may all be done by then)
+        env["EVALFLEET_TASK_EVENTS"] = "true"
         assert subprocess.run(evalfleet_command("db", "upgrade"), env=env).returncode == 0
         flower_env = {**env, AUTH_ENV: f"{USER}:{PASSWORD}"}
         with (
@@ -231,6 +234,55 @@ def test_run_with_flower_lets_a_user_watch_a_local_run_and_stops_flower_at_its_e
     # And Flower stopped with the run
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_flower_turns_task_events_on_in_a_worker_started_without_them(
+    postgres_url: str, redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    # Given Flower on loopback and a worker started with the default settings: no task
+    # events (three Redis publishes per task that only Flower reads)
+    dataset = story_dataset(tmp_path)
+    log_dir = tmp_path / "logs"
+    with SimServer(SimConfig(latency_ms_mean=300)) as sim:
+        env = fleet_env(postgres_url, own_events_db(redis_url), queue_name, sim.base_url)
+        assert subprocess.run(evalfleet_command("db", "upgrade"), env=env).returncode == 0
+        flower_env = {**env, AUTH_ENV: f"{USER}:{PASSWORD}"}  # Flower's API asks for it
+        with (
+            LocalFlower(flower_env, log_dir) as flower,
+            unnamed_workers(1, env, log_dir) as [name],
+        ):
+            # When Flower's enable_events broadcast (every 5 s) has reached it
+            deadline = time.monotonic() + 30
+            while "enabled by remote" not in (log_dir / "worker0.log").read_text("utf-8"):
+                assert time.monotonic() < deadline, logs(log_dir)
+                time.sleep(0.2)
+            # And a run goes through it
+            run = subprocess.run(
+                evalfleet_command(*run_args(dataset, "--wait", "--json")),
+                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            expected = expected_labels(postgres_url)
+            deadline = time.monotonic() + 30
+            while not expected <= set(done_tasks(flower.url, name)):
+                assert time.monotonic() < deadline, done_tasks(flower.url, name)
+                time.sleep(0.5)
+    # Then Flower lists every task of the run, done by that worker
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(expected) == STORIES * 2
+
+
+def done_tasks(url: str, worker: str) -> list[str]:
+    """The labels of the tasks Flower's API shows succeeded on `worker`."""
+    request = urllib.request.Request(f"{url}api/tasks")
+    request.add_header(
+        "Authorization", "Basic " + b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        tasks = json.loads(response.read())
+    return [
+        task["args"] for task in tasks.values()
+        if task.get("state") == "SUCCESS" and task.get("worker") == worker
+    ]  # fmt: skip
 
 
 def lists(dom: str, names: list[str]) -> bool:

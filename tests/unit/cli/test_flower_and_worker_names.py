@@ -201,3 +201,24 @@ def test_a_metrics_port_already_taken_is_refused_with_the_port_named(
     # Then it refuses, naming the port, and Celery never starts
     assert result.exit_code != 0 and f"cannot serve metrics on port {port}" in result.output
     assert started == []
+
+
+def test_a_worker_sends_task_events_only_when_asked(
+    user: CliRunner, started: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalfleet.schema.queue import make_celery
+    from evalfleet.schema.settings import Settings
+    from evalfleet.workers.app import app
+
+    for name in ("worker_send_task_events", "task_send_sent_event"):
+        monkeypatch.setitem(app.conf, name, app.conf[name])  # undone after the test
+    # Given the default settings, and settings asking for task events
+    quiet = make_celery(Settings(), BROKER).conf
+    loud = make_celery(Settings(EVALFLEET_TASK_EVENTS="true"), BROKER).conf
+    # Then only the second sends them: three Redis publishes per task, for Flower only
+    assert (quiet.worker_send_task_events, quiet.task_send_sent_event) == (False, False)
+    assert (loud.worker_send_task_events, loud.task_send_sent_event) == (True, True)
+    # And `evalfleet worker --events` turns them on from its first task
+    env = {"EVALFLEET_BROKER_URL": BROKER}
+    assert user.invoke(cli, ["worker", "--events"], env=env).exit_code == 0
+    assert app.conf.worker_send_task_events is True and app.conf.task_send_sent_event is True

@@ -231,3 +231,50 @@ def test_a_close_commits_with_its_answers_or_not_at_all(tmp_path: Path) -> None:
         states = dict(session.execute(select(Item.story_id, Item.state)).all())
         calls = session.scalar(select(Item.api_calls).where(Item.id == items[first]))
     assert states == dict.fromkeys(story_ids, ItemState.DONE.value) and calls == 3
+
+
+def test_urgent_closes_queued_during_a_commit_share_the_next_transaction(
+    tmp_path: Path,
+) -> None:
+    # Given three running items, and a writer whose first commit is held until the other
+    # two items' last answers are queued behind it
+    sessions, run_id, story_ids = run_of_three_stories(tmp_path)
+    with sessions.begin() as session:
+        items = dict(session.execute(select(Item.story_id, Item.id)).all())
+        for item_id in items.values():
+            claim_item(session, item_id, 60.0, takeover=False, now=utcnow())
+    writer = GroupCommitWriter(sessions, window_s=1.0)
+    commits: list[int] = []
+    committing = threading.Event()
+
+    def hold_first_commit(_connection: Any) -> None:
+        committing.set()
+        deadline = time.monotonic() + 10
+        while not commits and writer._queue.qsize() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        commits.append(1)
+
+    event.listen(sessions.kw["bind"], "commit", hold_first_commit)
+    ends: dict[int, bool] = {}
+
+    def close(story_id: int) -> None:
+        close = ItemClose(items[story_id], run_id)
+        ends[story_id] = writer.write([answer_row(run_id, story_id, 1)], [], close=close)
+
+    # When each item's last answer comes with its close (urgent), the first one alone, the
+    # other two while it commits
+    threads = [threading.Thread(target=close, args=(s,)) for s in story_ids]
+    threads[0].start()
+    assert committing.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    # Then the two queued meanwhile are committed together, at once (not after the window)
+    assert len(commits) == 2
+    with sessions() as session:
+        states = set(session.scalars(select(Item.state)))
+        stored = session.scalar(select(func.count()).select_from(Answer))
+    assert states == {ItemState.DONE.value} and stored == 3
+    # And the transaction that closed the last two says the run may be done, the first not
+    assert ends == {story_ids[0]: False, story_ids[1]: True, story_ids[2]: True}
