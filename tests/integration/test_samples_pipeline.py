@@ -79,7 +79,8 @@ def test_three_samples_per_question_are_stored_scored_reported_and_cached(
     counted = json.loads(status.stdout)
     assert counted["items"] == {"done": 3 * 2 * 4}
     assert counted["models"]["base"]["answered"] == questions
-    assert counted["progress"]["answered"] == f"{2 * questions}/{2 * questions}"
+    # (its progress in answers, 3 per question and model: what the time to go is reckoned on)
+    assert counted["progress"]["answered"] == f"{3 * 2 * questions}/{3 * 2 * questions}"
     # And the report gives the share of variance that is sampling noise, above 0 for a model
     # whose answers vary with the seed
     noise = one["sampling_noise"]
