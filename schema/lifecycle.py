@@ -106,19 +106,26 @@ def mark_enqueued(session: Session, item_ids: Sequence[int], now: datetime | Non
     locked in id order, as close_each and renew_lease take them: a group commit closing
     several items meanwhile cannot deadlock with it (a plain UPDATE locks in the table's
     physical order)."""
-    moment = now or utcnow()
+    _update_in_id_order(session, item_ids, {"enqueued_at": now or utcnow()})
+
+
+def _update_in_id_order(
+    session: Session, item_ids: Sequence[int], values: dict[str, Any], *where: Any
+) -> None:
+    """UPDATE the items (those of `where`) in chunks, locking their rows in id order first:
+    two transactions that lock overlapping items this way never deadlock."""
     ordered = sorted(item_ids)
     for start in range(0, len(ordered), _IN_CHUNKS):
         locked = (
             select(Item.id)
-            .where(Item.id.in_(ordered[start : start + _IN_CHUNKS]))
+            .where(Item.id.in_(ordered[start : start + _IN_CHUNKS]), *where)
             .order_by(Item.id)
             .with_for_update()
         )
         session.execute(
             update(Item)
             .where(Item.id.in_(locked.scalar_subquery()))
-            .values(enqueued_at=moment)
+            .values(**values)
             .execution_options(**_NO_ORM_SYNC)
         )
 
@@ -182,20 +189,8 @@ def renew_lease(session: Session, item_ids: Sequence[int], lease_s: float) -> No
     statement. Rows are locked in id order, the order close_each takes them in, so a renewal
     and a group commit of the same process cannot deadlock."""
     until = utcnow() + timedelta(seconds=lease_s)
-    for start in range(0, len(item_ids), _IN_CHUNKS):
-        chunk = sorted(item_ids[start : start + _IN_CHUNKS])
-        locked = (
-            select(Item.id)
-            .where(Item.id.in_(chunk), Item.state == ItemState.RUNNING.value)
-            .order_by(Item.id)
-            .with_for_update()
-        )
-        session.execute(
-            update(Item)
-            .where(Item.id.in_(locked.scalar_subquery()))
-            .values(lease_until=until)
-            .execution_options(**_NO_ORM_SYNC)
-        )
+    running = Item.state == ItemState.RUNNING.value
+    _update_in_id_order(session, item_ids, {"lease_until": until}, running)
 
 
 def hand_back(session: Session, item_id: int, reason: str) -> None:
