@@ -53,3 +53,7 @@ def test_the_demo_runs_on_the_packaged_set_and_prints_a_verdict(tmp_path: Path) 
             "FROM judgements WHERE verdict IS NOT NULL"
         ).fetchone()
     assert answers == 2 * 123 and tuple(graded) == (answers, answers)
+    # And its report shows the judge metric: who graded, the paired judge table, the audit
+    assert "Judge: evalfleet/sim-judge" in result.stdout
+    assert "finetuned against base by the judge" in result.stdout
+    assert "The judge against EM and F1" in result.stdout
