@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.schema.errors import ServiceUnavailableError
 from evalfleet.schema.models import Base
+from evalfleet.schema.pg_upsert import NotJsonable, json_upsert
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -86,6 +87,11 @@ def upsert(
     insert = DIALECT_INSERTS.get(dialect)
     if insert is None:  # pragma: no cover - only the two dialects above are supported
         raise ServiceUnavailableError(f"unsupported database dialect {dialect!r}")
+    if dialect == "postgresql":
+        try:
+            return json_upsert(session, table, rows, conflict_columns, update_columns, returning)
+        except NotJsonable:
+            pass  # bound one by one below
     # Rows go as parameters, not in the statement, so SQLAlchemy compiles it once and caches.
     base = insert(table)
     statement = (

@@ -110,7 +110,8 @@ class RateLimiter:
         while True:
             reservation = self._ahead.take() or self._reserve_ahead(tokens)
             if reservation.granted:
-                time.sleep(reservation.wait_s)
+                if reservation.wait_s >= tuning.LEAST_SLEEP_S:
+                    time.sleep(reservation.wait_s)
                 # A 429 may have blocked everyone or cut the rate while we slept: our slot
                 # then falls inside the block or was spaced for the old rate, and sending
                 # would only draw another 429.
