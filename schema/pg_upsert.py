@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Row, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-_PREPARER = postgresql.dialect().identifier_preparer
+_PREPARER = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
 
 
 class NotJsonable(ValueError):
