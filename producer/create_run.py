@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from evalfleet.producer.dataset import Dataset
-from evalfleet.schema.db import session_scope
+from evalfleet.schema.db import insert_rows, session_scope
 from evalfleet.schema.models import Item, Question, Run, Story
 from evalfleet.schema.payloads import RunConfig
 
@@ -27,8 +27,9 @@ def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunCon
         )
         session.add(run)
         session.flush()
-        session.execute(
-            insert(Story),
+        insert_rows(
+            session,
+            Story.__table__,
             [
                 {
                     "run_id": run.id,
@@ -42,8 +43,9 @@ def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunCon
         )
         rows = session.execute(select(Story.key, Story.id).where(Story.run_id == run.id))
         story_ids = {row.key: row.id for row in rows}
-        session.execute(
-            insert(Question),
+        insert_rows(
+            session,
+            Question.__table__,
             [
                 {
                     "story_id": story_ids[story.key],
@@ -58,8 +60,9 @@ def create_run(sessions: sessionmaker[Session], dataset: Dataset, config: RunCon
         # Story by story, the models (and each model's samples) side by side: items are sent
         # in id order, so every model's API pool has work from the first second, and the
         # paired comparison of the stories done so far grows evenly, all samples included.
-        session.execute(
-            insert(Item),
+        insert_rows(
+            session,
+            Item.__table__,
             [
                 {
                     "run_id": run.id,

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -107,6 +107,19 @@ def upsert(
         return []
     columns = [table.c[name] for name in returning]
     return list(session.execute(statement.returning(*columns), list(rows)))
+
+
+def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """A plain multi-row INSERT; on PostgreSQL as one JSON parameter, like `upsert`."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        try:
+            json_upsert(session, table, rows, (), (), ())
+            return
+        except NotJsonable:
+            pass  # bound one by one below
+    session.execute(insert(table), list(rows))
 
 
 def create_all_for_tests(engine: Engine) -> None:

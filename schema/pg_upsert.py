@@ -91,9 +91,9 @@ def _statement(
     keys = ", ".join(quote(c) for c in conflict)
     sets = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
     action = f"UPDATE SET {sets}" if update else "NOTHING"
+    conflicts = f" ON CONFLICT ({keys}) DO {action}" if conflict else ""  # none: a plain insert
     back = " RETURNING " + ", ".join(quote(c) for c in returning) if returning else ""
     return text(
         f"INSERT INTO {name} ({listed}) SELECT {listed}"
-        f" FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json))"
-        f" ON CONFLICT ({keys}) DO {action}{back}"
+        f" FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json)){conflicts}{back}"
     )
