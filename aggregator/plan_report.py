@@ -18,13 +18,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evalfleet.aggregator.judge_summary import judge_usage
 from evalfleet.aggregator.paired import pair_turns
 from evalfleet.aggregator.planning import MetricPlan, judge_spread, paired_spreads, plan_metric
 from evalfleet.aggregator.samples import per_question_means
 from evalfleet.aggregator.scored import load_scored_turns
 from evalfleet.aggregator.summary import get_run
-from evalfleet.schema.accounting import usage_by_label
+from evalfleet.schema.accounting import judge_usage, usage_by_label
 from evalfleet.schema.errors import EvalfleetError
 from evalfleet.schema.models import Answer, RunState, Story
 from evalfleet.schema.payloads import JUDGE_LABEL, RunConfig

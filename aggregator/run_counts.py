@@ -9,6 +9,7 @@ the ones compute_scores, truncation_by_label and failed_questions take from load
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -78,35 +79,43 @@ def counted_scores(session: Session, run_id: int, labels: Sequence[str]) -> list
 Counts = tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], dict[str, int]]
 
 
-def _per_answer_counts(session: Session, run_id: int, labels: Sequence[str]) -> Counts:
-    """Answered and failed per (label, source), scored per source: one answer per question."""
-    mine = (Answer.run_id == run_id, Answer.model_label.in_(labels))
-    by_answer = (
-        select(Answer.model_label, Story.source, func.count())
-        .join(Story, Story.id == Answer.story_id)
-        .where(*mine)
-        .group_by(Answer.model_label, Story.source)
-    )
-    answered = _per_source(session, by_answer.where(Answer.text.is_not(None)))
-    # Failed: a stored error without text, or no answer in an item that failed with a reason
-    # (as aggregator/scored.py reads it: a pending item's last reason fails no turn yet).
-    failed = _per_source(session, by_answer.where(Answer.text.is_(None), Answer.error.is_not(None)))
+# A stored answer's text, or its error without text: answered, or failed for good.
+_ANSWERED = Answer.text.is_not(None)
+_FAILED = and_(Answer.text.is_(None), Answer.error.is_not(None))
+
+
+def _lost(run_id: int, labels: Sequence[str], *columns: Any) -> Select[Any]:
+    """`columns` of the questions of items that failed with a reason and have no answer of the
+    item's sample: failed too (as aggregator/scored.py reads it: a pending item's last reason
+    fails no turn yet)."""
     stored = select(Answer.id).where(
         Answer.run_id == run_id, Answer.model_label == Item.model_label,
-        Answer.story_id == Story.id, Answer.turn == Question.turn,
+        Answer.story_id == Story.id, Answer.turn == Question.turn, Answer.sample == Item.sample,
     )  # fmt: skip
-    lost = _per_source(
-        session,
-        select(Item.model_label, Story.source, func.count())
+    return (
+        select(*columns)
+        .select_from(Item)
         .join(Story, Story.id == Item.story_id)
         .join(Question, Question.story_id == Story.id)
         .where(
             Item.run_id == run_id, Item.model_label.in_(labels),
             Item.state == ItemState.FAILED.value, Item.last_error.is_not(None), ~stored.exists(),
         )
-        .group_by(Item.model_label, Story.source),
     )  # fmt: skip
-    for key, n in lost.items():
+
+
+def _per_answer_counts(session: Session, run_id: int, labels: Sequence[str]) -> Counts:
+    """Answered and failed per (label, source), scored per source: one answer per question."""
+    by_answer = (
+        select(Answer.model_label, Story.source, func.count())
+        .join(Story, Story.id == Answer.story_id)
+        .where(Answer.run_id == run_id, Answer.model_label.in_(labels))
+        .group_by(Answer.model_label, Story.source)
+    )
+    answered = _per_source(session, by_answer.where(_ANSWERED))
+    failed = _per_source(session, by_answer.where(_FAILED))
+    lost = _lost(run_id, labels, Item.model_label, Story.source, func.count())
+    for key, n in _per_source(session, lost.group_by(Item.model_label, Story.source)).items():
         failed[key] = failed.get(key, 0) + n
     return answered, failed, _scored_per_source(session, run_id, labels)
 
@@ -120,23 +129,11 @@ def _per_question_counts(session: Session, run_id: int, labels: Sequence[str]) -
     )
     question = select(Answer.model_label, Answer.story_id, Answer.turn).distinct()
     question = question.where(Answer.run_id == run_id, Answer.model_label.in_(labels))
-    answered = _rows(session, question.where(Answer.text.is_not(None)))
-    failed = _rows(session, question.where(Answer.text.is_(None), Answer.error.is_not(None)))
-    stored = select(Answer.id).where(
-        Answer.run_id == run_id, Answer.model_label == Item.model_label,
-        Answer.story_id == Story.id, Answer.turn == Question.turn, Answer.sample == Item.sample,
-    )  # fmt: skip
+    answered = _rows(session, question.where(_ANSWERED))
+    failed = _rows(session, question.where(_FAILED))
     lost = _rows(
-        session,
-        select(Item.model_label, Story.id, Question.turn)
-        .distinct()
-        .join(Story, Story.id == Item.story_id)
-        .join(Question, Question.story_id == Story.id)
-        .where(
-            Item.run_id == run_id, Item.model_label.in_(labels),
-            Item.state == ItemState.FAILED.value, Item.last_error.is_not(None), ~stored.exists(),
-        )
-    )  # fmt: skip
+        session, _lost(run_id, labels, Item.model_label, Story.id, Question.turn).distinct()
+    )
     answering = {label for label, _, _ in answered}
     by_question: dict[tuple[int, int], int] = {}
     for _, story_id, turn in answered:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from evalfleet.aggregator.aggregate import OVERALL, DomainScore, compute_scores
 from evalfleet.aggregator.agreement import ModelAgreement
 from evalfleet.aggregator.analysis import Analysis, load_analysis
-from evalfleet.aggregator.judge_summary import JudgeSummary, judge_usage
+from evalfleet.aggregator.judge_summary import JudgeSummary
 from evalfleet.aggregator.paired import PairedComparison
 from evalfleet.aggregator.run_counts import (
     FAILURES_SHOWN,
@@ -35,7 +35,7 @@ from evalfleet.aggregator.summary_types import (
     RunSummary,
 )
 from evalfleet.aggregator.truncation import Truncation, truncation_by_label
-from evalfleet.schema.accounting import Usage, usage_by_label
+from evalfleet.schema.accounting import Usage, judge_usage, usage_by_label
 from evalfleet.schema.errors import RunNotFoundError
 from evalfleet.schema.models import Answer, Result, Run, RunState, as_utc, utcnow
 from evalfleet.schema.payloads import RunConfig

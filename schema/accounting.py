@@ -1,12 +1,13 @@
-"""What a run has used so far: tokens and dollars per model label (and the judge's, under
-JUDGE_LABEL), calls and 429s."""
+"""What a run has used so far: tokens and dollars per model label, the judge's (its
+judgements), calls and 429s."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from evalfleet.schema.models import Answer, Item, Judgement
@@ -30,9 +31,9 @@ def usage_by_label(
     prices: Mapping[str, tuple[float, float] | None],
 ) -> dict[str, Usage]:
     """Tokens of answers bought for this run (cached answers cost nothing); the cost is None
-    for a label without a price. JUDGE_LABEL among `labels`: the judge's tokens, from its
-    judgements; its calls and 429s are counted in the items it graded (api_calls), so its
-    own entry counts none, and a sum over the labels counts each call once."""
+    for a label without a price. The judge's are `judge_usage`'s: its calls and 429s are
+    counted in the items it graded (api_calls), so a sum over the labels counts each call
+    once."""
     tokens = {
         label: (int(p or 0), int(c or 0))
         for label, p, c in session.execute(
@@ -45,9 +46,6 @@ def usage_by_label(
             .group_by(Answer.model_label)
         )
     }
-    labels = list(labels)
-    if JUDGE_LABEL in labels:
-        tokens[JUDGE_LABEL] = judge_tokens(session, run_id)
     calls = {
         label: (int(n or 0), int(r or 0))
         for label, n, r in session.execute(
@@ -67,18 +65,76 @@ def usage_by_label(
     return usage
 
 
-def judge_tokens(session: Session, run_id: int) -> tuple[int, int]:
-    """The judge's prompt and completion tokens bought for this run (rule and cache: none)."""
-    prompt, completion = session.execute(
-        select(func.sum(Judgement.prompt_tokens), func.sum(Judgement.completion_tokens)).where(
-            Judgement.run_id == run_id, Judgement.cached.is_(False)
+@dataclass(frozen=True)
+class JudgeUsage:
+    """The judge's judgements of a run and the tokens and dollars of its calls."""
+
+    judgements: int
+    calls: int  # graded by a request: neither by rule nor from the cache
+    by_rule: int  # EM = 1: graded correct with no call
+    cached: int
+    failed: int  # the judge could not grade them
+    prompt_tokens: int  # of the calls only (cached grades cost nothing)
+    completion_tokens: int
+    cost_usd: float | None  # None: the run has no price for the judge
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "judgements": self.judgements,
+            "calls": self.calls,
+            "by_rule": self.by_rule,
+            "cached": self.cached,
+            "could_not_grade": self.failed,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+    @property
+    def line(self) -> str:
+        dollars = "no price" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        return (
+            f"{self.judgements} judgements: {self.calls} judge calls, {self.by_rule} graded by "
+            f"rule (EM = 1, no call), {self.cached} from the cache, {self.failed} could not be "
+            f"graded; {self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion "
+            f"tokens, {dollars}"
         )
-    ).one()
-    return int(prompt or 0), int(completion or 0)
+
+
+def _count(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def judge_usage(session: Session, run_id: int, config: RunConfig) -> JudgeUsage | None:
+    """The rows of the run's judge (its model's, no other's), one aggregate statement, priced
+    at `prices[JUDGE_LABEL]`; None when the run has no judge."""
+    if config.judge is None:
+        return None
+    bought = Judgement.cached.is_(False)
+    row = session.execute(
+        select(
+            func.count(), _count(Judgement.by_rule.is_(True)), _count(Judgement.cached.is_(True)),
+            _count(Judgement.verdict.is_(None) | Judgement.error.is_not(None)),
+            func.sum(case((bought, Judgement.prompt_tokens), else_=0)),
+            func.sum(case((bought, Judgement.completion_tokens), else_=0)),
+        ).where(Judgement.run_id == run_id, Judgement.judge == config.judge.model)
+    ).one()  # fmt: skip
+    judgements, by_rule, cached, failed, prompt, completion = (int(x or 0) for x in row)
+    return JudgeUsage(
+        judgements=judgements,
+        calls=max(0, judgements - by_rule - cached),
+        by_rule=by_rule,
+        cached=cached,
+        failed=failed,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost_usd(config.prices.get(JUDGE_LABEL), prompt, completion),
+    )
 
 
 def spent_usd(session: Session, run_id: int, config: RunConfig) -> float:
     """Dollars spent so far: every model's answers and the judge's grades (`--budget`)."""
-    labels = [*config.models, *([JUDGE_LABEL] if config.judge is not None else [])]
-    usage = usage_by_label(session, run_id, labels, config.prices)
-    return sum(u.cost_usd or 0.0 for u in usage.values())
+    usage = usage_by_label(session, run_id, config.models, config.prices)
+    judging = judge_usage(session, run_id, config)
+    judged = (judging.cost_usd or 0.0) if judging is not None else 0.0
+    return sum(u.cost_usd or 0.0 for u in usage.values()) + judged

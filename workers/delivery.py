@@ -19,6 +19,7 @@ from evalfleet.schema.models import (
     Answer,
     Item,
     ItemState,
+    Judgement,
     Question,
     Run,
     RunState,
@@ -48,6 +49,7 @@ class Work:
     questions: tuple[tuple[int, str, tuple[str, ...]], ...]
     stored: dict[int, str | None]  # turn -> answer text (None: that turn failed for good)
     sample: int = 0  # which of the question's samples this item asks (RunConfig.sample_seed)
+    judged: frozenset[int] = frozenset()  # turns the run's judge graded (a verdict or error)
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,24 @@ class Delivery:
 
 def _work_statement() -> Any:
     """The story, the run's config and every question with the answer this model already
-    has for this sample, if any; built once, on the Core tables (its parameters bound per
-    delivery)."""
-    stories, runs, questions, answers = (
-        cast(Table, model.__table__).c for model in (Story, Run, Question, Answer)
+    has for this sample, if any, and whether the run's judge (none: no row) graded it; built
+    once, on the Core tables (its parameters bound per delivery). The judge's name is read
+    from the run's config in the join: a judgement per answer and judge (JUDGEMENT_KEY), so a
+    question stays one row."""
+    stories, runs, questions, answers, judgements = (
+        cast(Table, model.__table__).c for model in (Story, Run, Question, Answer, Judgement)
     )
+
+    def this_turn(rows: Any) -> Any:
+        """An answer's or a judgement's row of this item (run, model, sample) and question."""
+        return and_(
+            rows.run_id == bindparam("run_id"),
+            rows.model_label == bindparam("label"),
+            rows.story_id == questions.story_id,
+            rows.turn == questions.turn,
+            rows.sample == bindparam("sample"),
+        )
+
     return (
         select(
             stories.key,
@@ -76,18 +91,17 @@ def _work_statement() -> Any:
             questions.references,
             answers.turn.label("stored"),
             answers.text.label("answer"),
+            judgements.turn.label("judged"),
         )
         .select_from(cast(Table, Story.__table__))
         .join(cast(Table, Run.__table__), runs.id == stories.run_id)
         .outerjoin(cast(Table, Question.__table__), questions.story_id == stories.id)
+        .outerjoin(cast(Table, Answer.__table__), this_turn(answers))
         .outerjoin(
-            cast(Table, Answer.__table__),
+            cast(Table, Judgement.__table__),
             and_(
-                answers.run_id == bindparam("run_id"),
-                answers.model_label == bindparam("label"),
-                answers.story_id == questions.story_id,
-                answers.turn == questions.turn,
-                answers.sample == bindparam("sample"),
+                this_turn(judgements),
+                judgements.judge == runs.config[("judge", "model")].as_string(),
             ),
         )
         .where(stories.id == bindparam("story_id"))
@@ -155,6 +169,7 @@ def start_delivery(
                 questions=tuple((t.turn, t.text, tuple(t.references)) for t in turns),
                 stored={t.turn: t.answer for t in turns if t.stored is not None},
                 sample=claimed.sample,
+                judged=frozenset(t.turn for t in turns if t.judged is not None),
             ),
         )
 

@@ -12,11 +12,8 @@ from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from evalfleet.aggregator.no_answer import score_answer
-from evalfleet.schema.models import Judgement, JudgeVerdict, utcnow
+from evalfleet.schema.models import JudgeVerdict, utcnow
 from evalfleet.schema.payloads import JUDGE_LABEL, JudgeConfig
 from evalfleet.workers import cache
 from evalfleet.workers.delivery import Work
@@ -50,23 +47,6 @@ class Graded:
     failures: list[RequestFailed] = field(default_factory=list)
 
 
-def judged_turns(sessions: sessionmaker[Session], work: Work, judge: str) -> set[int]:
-    """The item's turns this judge already graded (a row, verdict or error): a redelivered
-    or retried item asks only for the others."""
-    with sessions() as session:
-        return set(
-            session.scalars(
-                select(Judgement.turn).where(
-                    Judgement.run_id == work.run_id,
-                    Judgement.model_label == work.label,
-                    Judgement.story_id == work.story_id,
-                    Judgement.sample == work.sample,  # an item is one sample (--samples)
-                    Judgement.judge == judge,
-                )
-            )
-        )
-
-
 def grade_item(
     work: Work, resources: Resources, answers: Mapping[int, str | None], counts: CallCounts
 ) -> Graded:
@@ -75,12 +55,11 @@ def grade_item(
     config, judge = work.config, work.config.judge
     assert judge is not None, "grade_item needs a run with a judge"
     base_url = config.judge_base_url()
-    done = judged_turns(resources.sessions, work, judge.model)
     graded = Graded()
     requests: dict[int, Request] = {}
     for turn, question, references in work.questions:
         text = answers.get(turn)
-        if text is None or turn in done:
+        if text is None or turn in work.judged:  # graded by an earlier delivery
             continue
         if score_answer(references, text).em == 1.0:
             graded.judgements.append(

@@ -4,6 +4,7 @@ Locally a service that cannot be had skips the test; under CI (CI=true) it fails
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
@@ -13,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from fleet import RunWatcher
+from fleet import RunWatcher, SimulatedFleet, simulated_fleet
 
 from evalfleet.embedded import EmbeddedRedis
 from evalfleet.scratch_database import fresh_database
@@ -86,6 +87,13 @@ def postgres_url(postgres_admin: str) -> Iterator[str]:
 def queue_name() -> str:
     """Each test its own Celery queue, so tests sharing one Redis never take each other's tasks."""
     return f"evalfleet-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def sim_fleet(postgres_url: str, redis_url: str, queue_name: str, tmp_path: Path) -> SimulatedFleet:
+    """fleet.simulated_fleet on this test's database, Redis, queue and folder: the simulator,
+    the fleet's environment, the database upgraded, worker processes."""
+    return functools.partial(simulated_fleet, postgres_url, redis_url, queue_name, tmp_path)
 
 
 @pytest.fixture

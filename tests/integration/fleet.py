@@ -1,22 +1,31 @@
-"""Helpers for integration tests: run the CLI, the environment of a fleet, watch a run in SQL
-(the workers themselves: evalfleet.fleet.WorkerFleet)."""
+"""Helpers for integration tests: run the CLI, the environment of a fleet, a simulator with
+workers on a migrated database, watch a run in SQL (the workers themselves:
+evalfleet.fleet.WorkerFleet)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from evalfleet.fleet import child_env, evalfleet_command
+from evalfleet.fleet import WorkerFleet, child_env, evalfleet_command
 from evalfleet.schema.models import Answer, Item, Run
-from evalfleet.simulator.config import DEMO_MODELS
+from evalfleet.simulator.batches import BatchSimConfig
+from evalfleet.simulator.config import DEMO_MODELS, SimConfig
+from evalfleet.simulator.server import SimServer
 
 MODELS = DEMO_MODELS
+# simulated_fleet with the test's database, broker, queue and folder given (conftest.py).
+SimulatedFleet = Callable[
+    ..., contextlib.AbstractContextManager[tuple[SimServer, dict[str, str], WorkerFleet]]
+]
 
 
 def evalfleet(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> Any:
@@ -40,6 +49,22 @@ def fleet_env(
         EVALFLEET_DATABASE_URL=database_url, EVALFLEET_BROKER_URL=broker_url,
         EVALFLEET_QUEUE=queue, TOGETHER_BASE_URL=base_url, **overrides,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def simulated_fleet(
+    database_url: str, broker_url: str, queue: str, folder: Path, *, workers: int = 1,
+    concurrency: int = 4, batch: BatchSimConfig | None = None, **settings: str,
+) -> Iterator[tuple[SimServer, dict[str, str], WorkerFleet]]:  # fmt: skip
+    """The simulator (serving batches too with `batch`), the fleet's environment on it with
+    `settings`, the database upgraded by the CLI, and `workers` worker processes of
+    `concurrency` each, logging under folder/logs. The simulator stops after the workers; its
+    stats() still read afterwards."""
+    with SimServer(SimConfig(), batch) as server:
+        env = fleet_env(database_url, broker_url, queue, server.base_url, **settings)
+        assert evalfleet(["db", "upgrade"], env, folder).returncode == 0
+        with WorkerFleet(workers, concurrency, env, folder / "logs") as fleet:
+            yield server, env, fleet
 
 
 def run_args(dataset: Path, *extra: str, models: dict[str, str] = MODELS) -> list[str]:

@@ -5,42 +5,26 @@ resumed without a second submission."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fleet import MODELS, RunWatcher, evalfleet, fleet_env, run_args
+from fleet import MODELS, RunWatcher, SimulatedFleet, evalfleet, run_args
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from evalfleet.fleet import WorkerFleet
 from evalfleet.schema.models import Answer, Batch
 from evalfleet.simulator.batches import BatchSimConfig
-from evalfleet.simulator.config import SimConfig
 from evalfleet.simulator.server import SimServer
 
 pytestmark = pytest.mark.integration
 STORIES = "3"
 # Small limits, so that each model's questions are split over several batch files.
 BATCH_ENV = {"EVALFLEET_BATCH_POLL_S": "0.5", "EVALFLEET_BATCH_MAX_REQUESTS": "20"}
-
-
-@contextlib.contextmanager
-def batch_fleet(
-    batch: BatchSimConfig, database_url: str, broker_url: str, queue: str, folder: Path,
-    **settings: str,
-) -> Iterator[tuple[SimServer, dict[str, str], WorkerFleet]]:  # fmt: skip
-    """A simulator serving batches and one worker on a migrated database."""
-    with SimServer(SimConfig(), batch) as sim:
-        env = fleet_env(database_url, broker_url, queue, sim.base_url, **BATCH_ENV, **settings)
-        assert evalfleet(["db", "upgrade"], env, folder).returncode == 0
-        with WorkerFleet(1, 4, env, folder / "logs") as fleet:
-            yield sim, env, fleet
 
 
 def batch_stats(sim: SimServer) -> dict[str, Any]:
@@ -71,15 +55,11 @@ def answer_keys(database_url: str, run_id: int) -> list[tuple[str, int, int]]:
 
 
 def test_a_batch_run_stores_every_answer_once_without_chat_calls_and_scores_as_sync(
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    shared_file: Callable[[str], Path], sim_fleet: SimulatedFleet, postgres_url: str, tmp_path: Path
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     batch_sim = BatchSimConfig(completion_delay_s=1.0)
-    with batch_fleet(batch_sim, postgres_url, redis_url, queue_name, tmp_path) as (sim, env, _):
+    with sim_fleet(batch=batch_sim, **BATCH_ENV) as (sim, env, _):
         # Given a batch run of two models over three stories, without the cache
         args = ("--limit", STORIES, "--no-cache", "--wait", "--json")
         batch = evalfleet(run_args(dataset, *args, "--mode", "batch"), env, tmp_path)
@@ -108,18 +88,12 @@ def test_a_batch_run_stores_every_answer_once_without_chat_calls_and_scores_as_s
 
 
 def test_partial_batch_errors_are_retried_in_a_new_batch_then_failed_with_their_reason(
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    shared_file: Callable[[str], Path], sim_fleet: SimulatedFleet, postgres_url: str, tmp_path: Path
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     errors = BatchSimConfig(completion_delay_s=0.5, error_share=0.3, seed=1)
     # Given a simulator answering 30% of batch lines 503, and one retry round
-    with batch_fleet(
-        errors, postgres_url, redis_url, queue_name, tmp_path, EVALFLEET_TASK_MAX_RETRIES="1"
-    ) as (sim, env, _):
+    with sim_fleet(batch=errors, **BATCH_ENV, EVALFLEET_TASK_MAX_RETRIES="1") as (sim, env, _):
         # When a batch run ends
         result = evalfleet(
             run_args(dataset, "--limit", STORIES, "--mode", "batch", "--wait", "--json"),
@@ -162,17 +136,11 @@ def test_partial_batch_errors_are_retried_in_a_new_batch_then_failed_with_their_
 
 
 def test_a_killed_poller_is_resumed_by_another_worker_without_resubmitting(
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    shared_file: Callable[[str], Path], sim_fleet: SimulatedFleet, postgres_url: str, tmp_path: Path
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     slow = BatchSimConfig(completion_delay_s=8.0)
-    with batch_fleet(
-        slow, postgres_url, redis_url, queue_name, tmp_path, EVALFLEET_SWEEP_INTERVAL_S="1"
-    ) as (sim, env, fleet):
+    with sim_fleet(batch=slow, **BATCH_ENV, EVALFLEET_SWEEP_INTERVAL_S="1") as (sim, env, fleet):
         watcher = RunWatcher(postgres_url)
         # Given a batch run whose batches are being polled by the one worker
         queued = evalfleet(
@@ -205,15 +173,11 @@ def test_a_killed_poller_is_resumed_by_another_worker_without_resubmitting(
 
 
 def test_a_batch_run_submits_only_the_stories_its_budget_can_pay_and_status_json_shows_it(
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    shared_file: Callable[[str], Path], sim_fleet: SimulatedFleet, postgres_url: str, tmp_path: Path
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
     batch_sim = BatchSimConfig(completion_delay_s=0.5)
-    with batch_fleet(batch_sim, postgres_url, redis_url, queue_name, tmp_path) as (sim, env, _):
+    with sim_fleet(batch=batch_sim, **BATCH_ENV) as (sim, env, _):
         # Given a batch run of three stories whose budget pays for about two of them: each
         # line may cost its prompt (~4 characters a token) and max_tokens of answer, at $1
         # per million tokens in batch

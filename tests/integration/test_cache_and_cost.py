@@ -8,45 +8,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fleet import evalfleet, fleet_env, run_args
+from fleet import SimulatedFleet, evalfleet, run_args
 
-from evalfleet.fleet import WorkerFleet
-from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED, SimConfig
-from evalfleet.simulator.server import SimServer
+from evalfleet.simulator.config import SIM_BASE, SIM_FINETUNED
 
 pytestmark = pytest.mark.integration
 STORIES = "3"
 
 
 def test_a_repeated_run_is_served_from_the_cache_and_models_never_share_entries(
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    shared_file: Callable[[str], Path], sim_fleet: SimulatedFleet, tmp_path: Path
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
-    with SimServer(SimConfig()) as sim:
-        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
-        assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with WorkerFleet(1, 8, env, tmp_path / "logs"):
-            # Given a first run of two models
-            first = evalfleet(
-                run_args(dataset, "--limit", STORIES, "--wait", "--json"), env, tmp_path
-            )
-            after_first = sim.stats()["requests_total"]
-            # When the same configuration runs again
-            second = evalfleet(
-                run_args(dataset, "--limit", STORIES, "--wait", "--json"), env, tmp_path
-            )
-            after_second = sim.stats()["requests_total"]
-            # And a run asks the base model's questions of the other model under the same label
-            swapped = {"base": SIM_FINETUNED, "finetuned": SIM_BASE}
-            third = evalfleet(
-                run_args(dataset, "--limit", STORIES, "--wait", "--json", models=swapped),
-                env, tmp_path,
-            )  # fmt: skip
-            after_third = sim.stats()["requests_total"]
+    with sim_fleet(concurrency=8) as (sim, env, _):
+        # Given a first run of two models
+        first = evalfleet(run_args(dataset, "--limit", STORIES, "--wait", "--json"), env, tmp_path)
+        after_first = sim.stats()["requests_total"]
+        # When the same configuration runs again
+        second = evalfleet(run_args(dataset, "--limit", STORIES, "--wait", "--json"), env, tmp_path)
+        after_second = sim.stats()["requests_total"]
+        # And a run asks the base model's questions of the other model under the same label
+        swapped = {"base": SIM_FINETUNED, "finetuned": SIM_BASE}
+        third = evalfleet(
+            run_args(dataset, "--limit", STORIES, "--wait", "--json", models=swapped),
+            env, tmp_path,
+        )  # fmt: skip
+        after_third = sim.stats()["requests_total"]
     one, two, three = (json.loads(r.stdout) for r in (first, second, third))
     questions = one["models"]["base"]["questions"]
     # Then the second run cost no API call and scored exactly the same
@@ -74,22 +61,15 @@ def test_a_repeated_run_is_served_from_the_cache_and_models_never_share_entries(
 
 
 def test_a_budget_stops_starting_work_once_spent(
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    shared_file: Callable[[str], Path], sim_fleet: SimulatedFleet, tmp_path: Path
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
-    with SimServer(SimConfig()) as sim:
-        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
-        assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with WorkerFleet(1, 1, env, tmp_path / "logs"):
-            # Given a budget far below what 20 stories cost, at $1,000 per million tokens
-            args = ["--price", f"{SIM_BASE}=1000,1000", "--price",
-                    f"{SIM_FINETUNED}=1000,1000", "--budget", "1", "--no-cache"]  # fmt: skip
-            result = evalfleet(run_args(dataset, "--wait", "--json", *args), env, tmp_path)
-        requests = sim.stats()["requests_total"]
+    with sim_fleet(concurrency=1) as (sim, env, _):
+        # Given a budget far below what 20 stories cost, at $1,000 per million tokens
+        args = ["--price", f"{SIM_BASE}=1000,1000", "--price",
+                f"{SIM_FINETUNED}=1000,1000", "--budget", "1", "--no-cache"]  # fmt: skip
+        result = evalfleet(run_args(dataset, "--wait", "--json", *args), env, tmp_path)
+    requests = sim.stats()["requests_total"]  # read once the workers stopped
     summary = json.loads(result.stdout)
     # Then work stops soon after the budget is spent, and what was not started is reported
     assert summary["progress"]["cost_usd"] >= 1

@@ -10,45 +10,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fleet import evalfleet, fleet_env, run_args
+from fleet import SimulatedFleet, evalfleet, run_args
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from evalfleet.fleet import WorkerFleet
 from evalfleet.schema.models import Answer, Item
-from evalfleet.simulator.config import SimConfig
-from evalfleet.simulator.server import SimServer
 
 pytestmark = pytest.mark.integration
 SAMPLED = ("--limit", "4", "--temperature", "0.7", "--samples", "3", "--wait", "--json")
 
 
 def test_three_samples_per_question_are_stored_scored_reported_and_cached(
-    shared_file: Callable[[str], Path],
-    postgres_url: str,
-    redis_url: str,
-    queue_name: str,
-    tmp_path: Path,
+    shared_file: Callable[[str], Path], sim_fleet: SimulatedFleet, postgres_url: str, tmp_path: Path
 ) -> None:
     dataset = shared_file("coqa/coqa-validation-first20.jsonl")
-    with SimServer(SimConfig()) as sim:
-        env = fleet_env(postgres_url, redis_url, queue_name, sim.base_url)
-        assert evalfleet(["db", "upgrade"], env, tmp_path).returncode == 0
-        with WorkerFleet(2, 8, env, tmp_path / "logs"):
-            # Given a run asking each question 3 times at temperature 0.7
-            first = evalfleet(run_args(dataset, *SAMPLED), env, tmp_path)
-            assert first.returncode == 0, first.stderr[-3000:]
-            seeds = Counter(sim.stats()["by_seed"])
-            calls = sim.stats()["requests_total"]
-            # When the same run is made again
-            second = evalfleet(run_args(dataset, *SAMPLED), env, tmp_path)
-            assert second.returncode == 0, second.stderr[-3000:]
-            after_second = sim.stats()["requests_total"]
-        one, two = json.loads(first.stdout), json.loads(second.stdout)
-        run_id = one["run_id"]
-        report = evalfleet(["report", str(run_id)], env, tmp_path)
-        status = evalfleet(["status", str(run_id), "--json"], env, tmp_path)
-        exported = evalfleet(["export", str(run_id)], env, tmp_path)
+    with sim_fleet(workers=2, concurrency=8) as (sim, env, _):
+        # Given a run asking each question 3 times at temperature 0.7
+        first = evalfleet(run_args(dataset, *SAMPLED), env, tmp_path)
+        assert first.returncode == 0, first.stderr[-3000:]
+        seeds = Counter(sim.stats()["by_seed"])
+        calls = sim.stats()["requests_total"]
+        # When the same run is made again
+        second = evalfleet(run_args(dataset, *SAMPLED), env, tmp_path)
+        assert second.returncode == 0, second.stderr[-3000:]
+        after_second = sim.stats()["requests_total"]
+    one, two = json.loads(first.stdout), json.loads(second.stdout)
+    run_id = one["run_id"]
+    report = evalfleet(["report", str(run_id)], env, tmp_path)
+    status = evalfleet(["status", str(run_id), "--json"], env, tmp_path)
+    exported = evalfleet(["export", str(run_id)], env, tmp_path)
     questions = one["models"]["base"]["questions"]
     # Then every question has exactly 3 stored answers per model, samples 0, 1 and 2, from 3
     # items per (model, story)

@@ -8,11 +8,12 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from unit.aggregator.simulated_run import database, tiny_dataset
+from unit.cli.sql_statements import recorded_statements
 
 from evalfleet.producer.create_run import create_run
 from evalfleet.schema.db import session_scope
-from evalfleet.schema.models import Answer, Item, ItemState, Run, RunState, utcnow
-from evalfleet.schema.payloads import RunConfig
+from evalfleet.schema.models import Answer, Item, ItemState, Judgement, Run, RunState, utcnow
+from evalfleet.schema.payloads import JudgeConfig, RunConfig
 from evalfleet.schema.settings import Settings
 from evalfleet.workers.delivery import start_delivery
 
@@ -22,9 +23,11 @@ STORIES = {
 SETTINGS = Settings(EVALFLEET_LEASE_S=60.0, EVALFLEET_MAX_ATTEMPTS=2)
 
 
-def one_item(tmp_path: Path) -> tuple[sessionmaker[Session], int, int]:
+def one_item(tmp_path: Path, judge: str | None = None) -> tuple[sessionmaker[Session], int, int]:
     _url, sessions = database(tmp_path)
-    config = RunConfig(models={"base": "org/base"})
+    config = RunConfig(
+        models={"base": "org/base"}, judge=None if judge is None else JudgeConfig(model=judge)
+    )
     run_id = create_run(sessions, tiny_dataset(STORIES), config)
     with sessions() as session:
         item_id = session.scalars(select(Item.id).where(Item.run_id == run_id)).one()
@@ -59,6 +62,33 @@ def test_a_pending_item_is_claimed_with_its_story_its_questions_and_its_stored_a
     assert work.questions == ((1, "Who had a cat?", ("Tom",)), (2, "What?", ("a cat",)))
     assert work.stored == {1: "Tom"}
     assert item_state(sessions, item_id) == (ItemState.RUNNING.value, 1)
+
+
+def test_a_judged_item_reads_the_turns_its_judge_graded_in_the_statement_of_its_work(
+    tmp_path: Path,
+) -> None:
+    # Given a judged item whose two turns were answered, turn 1 graded by the run's judge and
+    # turn 2 only by another judge
+    sessions, run_id, item_id = one_item(tmp_path, judge="org/judge")
+    with sessions() as session:
+        story_id = session.get_one(Item, item_id).story_id
+    with session_scope(sessions) as session:
+        for turn, judge in ((1, "org/judge"), (2, "other/judge")):
+            key = {"run_id": run_id, "model_label": "base", "story_id": story_id, "turn": turn}
+            session.add(Answer(**key, text="Tom", attempts=1, cached=False, created_at=utcnow()))
+            session.add(Judgement(**key, judge=judge, verdict="correct"))
+    # When a delivery starts
+    with recorded_statements() as statements:
+        delivery = start_delivery(sessions, item_id, SETTINGS)
+    # Then its work knows turn 1 is graded and turn 2 is not, each question read once
+    work = delivery.work
+    assert work is not None
+    assert work.judged == {1}
+    assert [turn for turn, *_ in work.questions] == [1, 2]
+    assert work.stored == {1: "Tom", 2: "Tom"}
+    # And it took the claim and the one read of its work, as an item without a judge does
+    assert len(statements) == 2
+    assert "judgements" in statements[1]
 
 
 def test_a_second_delivery_while_the_lease_is_live_comes_back_after_it(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from unit.workers.test_item_writes import RecordingWriter
 
 from evalfleet.aggregator.no_answer import score_answer
 from evalfleet.producer.create_run import create_run
-from evalfleet.schema.accounting import spent_usd, usage_by_label
+from evalfleet.schema.accounting import judge_usage, spent_usd
 from evalfleet.schema.lifecycle import reset_for_retry
 from evalfleet.schema.models import Answer, Item, ItemState, Judgement, Question, Run
 from evalfleet.schema.payloads import JUDGE_LABEL, JudgeConfig, RunConfig
@@ -131,10 +131,10 @@ def test_every_answer_gets_one_judgement_and_exact_matches_cost_no_call(tmp_path
         assert {i.state for i in done} == {ItemState.DONE.value}
         assert sum(i.api_calls for i in done) == 2 * len(QUESTIONS) + len(asked)
         # And the judge's tokens and cost count in the run's usage and its budget
-        usage = usage_by_label(session, run_id, [*MODELS, JUDGE_LABEL], {JUDGE_LABEL: PRICE})
-        judge = usage[JUDGE_LABEL]
-        assert judge.prompt_tokens > 0 and judge.completion_tokens > 0 and judge.cost_usd
         config = RunConfig.model_validate(session.get_one(Run, run_id).config)
+        judge = judge_usage(session, run_id, config)
+        assert judge is not None
+        assert judge.prompt_tokens > 0 and judge.completion_tokens > 0 and judge.cost_usd
         answers_only = config.model_copy(update={"judge": None})
         assert spent_usd(session, run_id, config) == pytest.approx(
             spent_usd(session, run_id, answers_only) + judge.cost_usd
