@@ -7,7 +7,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import replace
 
 from evalfleet.workers.ratelimit import tuning
 from evalfleet.workers.ratelimit.reservation import Reservation
@@ -35,7 +34,8 @@ class SlotsAhead:
             while self._slots:
                 send_at, reservation = self._slots.popleft()
                 if send_at >= now - tuning.BATCH_SPAN_S:
-                    return replace(reservation, wait_s=max(0.0, send_at - now))
+                    r = reservation
+                    return Reservation(r.granted, max(0.0, send_at - now), r.slot, r.reserved_at)
         return None
 
     def drop(self) -> None:

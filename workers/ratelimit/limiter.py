@@ -65,6 +65,7 @@ class RateLimiter:
         # last cut is an echo of the overload that caused that cut, not a new signal.
         self._local = threading.local()
         self._ahead = SlotsAhead()
+        self._refill = threading.Lock()
 
     # The settings, as attributes of the limiter (read-only: `limits` is resolved once).
     @property
@@ -130,11 +131,17 @@ class RateLimiter:
             time.sleep(pause)
 
     def _reserve_ahead(self, tokens: int) -> Reservation:
-        """The first of the slots one call reserves; this process's later callers take the rest."""
-        first, *rest = self.reserve_slots(tokens, tuning.MAX_BATCH)
-        if rest:
-            self._ahead.keep(rest)
-        return first
+        """The first of the slots one call reserves; this process's later callers take the rest.
+        One caller at a time: the threads whose requests ended together (a wave of 64) would
+        otherwise each make a call, before the first call's slots arrived for them all."""
+        with self._refill:
+            waited = self._ahead.take()
+            if waited is not None:
+                return waited
+            first, *rest = self.reserve_slots(tokens, tuning.MAX_BATCH)
+            if rest:
+                self._ahead.keep(rest)
+            return first
 
     def on_success(self, limit_rpm: float | None = None) -> None:
         """Report a successful request: in adaptive mode, the rate grows (additive increase),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from evalfleet.workers.ratelimit import tuning
@@ -28,12 +28,15 @@ def from_reply(reply: Sequence[Any]) -> list[Reservation]:
     """The reservations in reserve.lua's reply: consecutive slots `spacing` apart, at
     least one (a refusal is one reservation, not granted)."""
     granted, wait_s, slot, count, spacing, now = reply
-    first = Reservation(int(granted) == 1, float(wait_s), float(slot), float(now))
-    gap = float(spacing)
-    return [
-        replace(first, wait_s=first.wait_s + i * gap, slot=first.slot + i * gap)
-        for i in range(max(1, int(count)))
-    ]
+    ok, wait, first, at, gap = (
+        int(granted) == 1,
+        float(wait_s),
+        float(slot),
+        float(now),
+        float(spacing),
+    )
+    # Built directly: dataclasses.replace, once per slot, was half of this call's CPU.
+    return [Reservation(ok, wait + i * gap, first + i * gap, at) for i in range(max(1, int(count)))]
 
 
 def reserve_args(limits: Limits, tokens: int, most: int) -> list[float]:

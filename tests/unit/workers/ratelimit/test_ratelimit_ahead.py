@@ -7,6 +7,7 @@ is shared and noisy. Every test uses its own key, deleted afterwards (conftest.p
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -31,6 +32,30 @@ def test_at_a_high_rate_one_round_trip_reserves_a_spans_worth_of_slots(
     per_call = min(tuning.MAX_BATCH, int(tuning.BATCH_SPAN_S / 0.001))
     assert per_call > 1
     assert len(calls) <= 64 // per_call + 1
+
+
+def test_threads_that_ask_at_once_share_one_round_trip(
+    client: redis.Redis, make_key: MakeKey
+) -> None:
+    # Given a limit of 600,000 rpm (a span holds more than a batch) and 64 threads, as many
+    # as a worker's requests in flight that come back together
+    limiter = RateLimiter(client, make_key(), rpm=600_000, adaptive=False)
+    calls = count_reservation_calls(limiter)
+    start = threading.Barrier(64)
+
+    def ask() -> None:
+        start.wait()
+        limiter.acquire()
+
+    # When they all acquire at the same instant
+    threads = [threading.Thread(target=ask) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then one batch's round trip served them, not one round trip per thread
+    assert len(calls) <= 64 // tuning.MAX_BATCH + 1
 
 
 def test_slots_reserved_in_batches_by_two_workers_never_overlap(
