@@ -51,7 +51,9 @@ def read_answer(data: object, model: str) -> ModelAnswer:
     content = message.get("content")
     if content is not None and not isinstance(content, str):
         raise InvalidResponseError(f"model {model}: the message's content is not text")
-    text = (content or "").strip()
+    # PostgreSQL's text holds no NUL: one in a model's output would fail every write of it,
+    # and its delivery for good; U+FFFD keeps the mark where it was.
+    text = (content or "").replace("\x00", "\ufffd").strip()
     if not text and reason not in NORMAL_FINISHES:
         # Nothing said, and no sign that the model ended its answer: not an answer to score.
         raise InvalidResponseError(

@@ -32,6 +32,11 @@ def test_an_answer_is_its_text_stripped_its_finish_reason_and_its_tokens() -> No
     assert (answer.prompt_tokens, answer.completion_tokens) == (40, 3)
 
 
+def test_a_nul_in_the_output_is_kept_as_a_replacement_character() -> None:
+    # PostgreSQL's text cannot store NUL: the answer must still be storable
+    assert read_answer(body("the\x00 barn"), "m").text == "the\ufffd barn"
+
+
 @pytest.mark.parametrize("content", ["", "   ", "\n\t", None])
 @pytest.mark.parametrize("finish_reason", ["stop", "length", "eos"])
 def test_empty_or_blank_content_with_a_normal_finish_is_the_models_empty_answer(
