@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,9 +35,16 @@ class DomainScore:
     judge: float | None = None
 
 
-def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
+def source_of(turn: ScoredTurn) -> str:
+    return turn.source
+
+
+def compute_scores(
+    turns: Sequence[ScoredTurn], group_of: Callable[[ScoredTurn], str] = source_of
+) -> list[DomainScore]:
     """Failures are counted, never scored as wrong (docs/architecture.md, D6). Samples of a
-    question count as one question, scored by their mean (aggregator/samples.py)."""
+    question count as one question, scored by their mean (aggregator/samples.py). The
+    domains are `group_of` each turn: its source, unless told otherwise."""
     turns = per_question_means(turns)
     labels = list(dict.fromkeys(t.label for t in turns))
     # A model that answered nothing (unknown model, say) is reported failed, and does not
@@ -51,9 +58,9 @@ def compute_scores(turns: Sequence[ScoredTurn]) -> list[DomainScore]:
     judged = judged_in_common(turns, common)
     groups: dict[tuple[str, str], list[ScoredTurn]] = defaultdict(list)
     for t in turns:
-        groups[(t.label, t.source)].append(t)
+        groups[(t.label, group_of(t))].append(t)
         groups[(t.label, OVERALL)].append(t)
-    domains = sorted({t.source for t in turns})
+    domains = sorted({domain for label, domain in groups if domain != OVERALL})
     scores = []
     for label in labels:
         for domain in [*domains, OVERALL]:

@@ -3,7 +3,6 @@ SQuAD 2.0 script reports them. Only a run with a question without an answer has 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 from evalfleet.aggregator.aggregate import DomainScore, compute_scores
@@ -25,16 +24,16 @@ def answerability_scores(turns: Sequence[ScoredTurn]) -> dict[str, Mapping[str, 
     """
     if all(has_answer(t.references) for t in turns):
         return {}
-    grouped = [
-        dataclasses.replace(t, source=HAS_ANSWER if has_answer(t.references) else NO_ANSWER)
-        for t in turns
-    ]
-    scores = {(s.label, s.domain): s for s in compute_scores(grouped)}
+    scores = {(s.label, s.domain): s for s in compute_scores(turns, _answerability)}
     labels = dict.fromkeys(t.label for t in turns)
     return {
         label: {group: scores.get((label, group)) or _none(label, group) for group in GROUPS}
         for label in labels
     }
+
+
+def _answerability(turn: ScoredTurn) -> str:
+    return HAS_ANSWER if has_answer(turn.references) else NO_ANSWER
 
 
 def _none(label: str, group: str) -> DomainScore:
