@@ -6,7 +6,6 @@ or hand the item back, by how its requests failed (workers/retry_policy.py)."""
 from __future__ import annotations
 
 import logging
-from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +16,7 @@ from evalfleet.schema.lifecycle import ItemClose
 from evalfleet.schema.models import Item, ItemState
 from evalfleet.schema.payloads import HistoryMode
 from evalfleet.workers import cache, metrics
+from evalfleet.workers.arrivals import store_as_they_arrive
 from evalfleet.workers.delivery import Work
 from evalfleet.workers.errors import Decision, describe, redact
 from evalfleet.workers.judging import grade_item
@@ -124,69 +124,44 @@ def store_last(
 def judge_and_close(
     work: Work, resources: Resources, outcomes: list[TurnOutcome], end: ItemEnd
 ) -> list[RequestFailed]:
-    """Grade the item's answers not yet graded (workers/judging.py) and store the judgements
-    in one write; when every answer has one, that write closes the item, so that the run's
-    aggregation (counted in SQL, D3) waits for every judgement. The failed requests that
-    stored nothing come back for the caller: the item is handed back, or the run stopped."""
+    """Grade the item's answers not yet graded, each judgement stored as it arrives
+    (workers/judging.py); when every answer has one, the write of the last ones closes the
+    item, so that the run's aggregation (counted in SQL, D3) waits for every judgement. The
+    failed requests that stored nothing come back for the caller: the item is handed back,
+    or the run stopped."""
     answers = {**work.stored, **{o.turn: o.completion.text for o in outcomes if o.completion}}
     graded = grade_item(work, resources, answers, end.counts)
-    close = None
-    if not graded.failures:
-        close = ItemClose(work.item_id, work.run_id, end.counts.calls, end.counts.rate_limited)
-    written = resources.writer.write((), graded.responses, True, close, graded.judgements)
-    if close is not None:
-        end.may_be_last, end.closed = written, True
+    if graded.closed:
+        end.may_be_last, end.closed = graded.may_be_last, True
     return graded.failures
 
 
 def answer_concurrently(
     work: Work, resources: Resources, attempt: int, todo: list[int], end: ItemEnd
 ) -> list[TurnOutcome]:
-    """Cached turns at once; the others on the process's API pool. This thread stores the
-    answers as they arrive, together when several arrived meanwhile: the API threads only
-    talk HTTP, so they never queue for a database connection. If a store or a request raises
-    (the database went away), the other turns stop before their next request, and the error
-    is raised once all have ended."""
-    counts = end.counts
+    """Cached turns at once; the others on the process's API pool, each answer stored as it
+    arrives (workers/arrivals.py); the last ones at once, with the item's close: the item's
+    end, and the run's, wait on them."""
     requests = {turn: turn_request(work, turn, {}) for turn in todo}
     keys = {turn: turn_cache_key(work, request) for turn, request in requests.items()}
     hits = cache.lookup(resources.sessions, {k for k in keys.values() if k is not None})
     ready = [TurnOutcome(t, hits[k], cached=True) for t, k in keys.items() if k in hits]
     pool = resources.executor(work.config.base_url, work.model)
     pending = {
-        pool.submit(ask_turn, work, resources, turn, request, keys[turn], counts)
+        pool.submit(ask_turn, work, resources, turn, request, keys[turn], end.counts)
         for turn, request in requests.items()
         if keys[turn] not in hits
     }
-    outcomes: list[TurnOutcome] = []
-    error: BaseException | None = None
-    while True:
-        try:
-            if pending:
-                store_outcomes(resources, work, ready, attempt, urgent=False)
-            elif error is None:
-                # The last answers are written at once, with the item's close: the item's
-                # end, and the run's, wait on them.
-                store_last(resources, work, outcomes, ready, attempt, end)
-            else:
-                store_outcomes(resources, work, ready, attempt, urgent=True)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others end
-            counts.cancel()
-            error = error or exc
-        outcomes.extend(ready)
-        if not pending:
-            break
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        ready = []
-        for future in done:
-            try:
-                ready.append(future.result())
-            except BaseException as exc:  # noqa: BLE001 - re-raised below
-                counts.cancel()
-                error = error or exc
-    if error is not None:
-        raise error
-    return outcomes
+
+    def store(
+        earlier: list[TurnOutcome], batch: list[TurnOutcome], urgent: bool, last: bool
+    ) -> None:
+        if last:
+            store_last(resources, work, earlier, batch, attempt, end)
+        else:
+            store_outcomes(resources, work, batch, attempt, urgent)
+
+    return store_as_they_arrive(ready, pending, end.counts, store)
 
 
 def answer_in_order(

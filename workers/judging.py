@@ -2,20 +2,22 @@
 with EM = 1 is correct by the rule, with no call (the cascade); every other one is one judge
 request through the path an answer's request takes (the judge model's cluster-wide rate
 limiter, this thread's client, the retry policy, the process's in-flight bound and the
-response cache). Nothing is stored here: the caller commits the rows, once, with the item's
-close (workers/answering.py)."""
+response cache). The judgements are stored as they arrive, through the process's group
+commit (workers/arrivals.py), so a worker killed mid-grading loses only the requests still
+in flight; the write of the last ones closes the item."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalfleet.aggregator.no_answer import score_answer
+from evalfleet.schema.lifecycle import ItemClose
 from evalfleet.schema.models import JudgeVerdict, utcnow
 from evalfleet.schema.payloads import JUDGE_LABEL, JudgeConfig
 from evalfleet.workers import cache
+from evalfleet.workers.arrivals import store_as_they_arrive
 from evalfleet.workers.delivery import Work
 from evalfleet.workers.errors import Decision, describe, redact
 from evalfleet.workers.judge_prompt import (
@@ -39,19 +41,24 @@ BY_RULE_REASON = "exact match with a reference (EM = 1): correct by the rule, no
 
 @dataclass
 class Graded:
-    """One delivery's grading: rows to store, fresh responses to cache, and the requests
-    that failed in a way that stores nothing (retried later, or stopping the run)."""
+    """One delivery's grading: the rows not yet handed to the writer, the requests that
+    failed in a way that stores nothing (retried later, or stopping the run), and whether
+    the write of the last judgements closed the item (and may have been its run's last:
+    lifecycle.close_each)."""
 
     judgements: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     failures: list[RequestFailed] = field(default_factory=list)
+    closed: bool = False
+    may_be_last: bool = True
 
 
 def grade_item(
     work: Work, resources: Resources, answers: Mapping[int, str | None], counts: CallCounts
 ) -> Graded:
     """Grade every answer (text not None) that has no judgement yet: by the rule, from the
-    cache, or by the judge on the process's API pool (the judge model's own)."""
+    cache, or by the judge on the process's API pool (the judge model's own), storing the
+    judgements as they arrive; the last write closes the item when no request failed."""
     config, judge = work.config, work.config.judge
     assert judge is not None, "grade_item needs a run with a judge"
     base_url = config.judge_base_url()
@@ -75,24 +82,30 @@ def grade_item(
         for turn, r in requests.items()
     }
     hits = cache.lookup(resources.sessions, {k for k in keys.values() if k is not None})
-    outcomes = [TurnOutcome(t, hits[k], cached=True) for t, k in keys.items() if k in hits]
+    ready = [TurnOutcome(t, hits[k], cached=True) for t, k in keys.items() if k in hits]
     pool = resources.executor(base_url, judge.model)
     price = config.prices.get(JUDGE_LABEL)
-    futures = [
+    pending = {
         pool.submit(
             ask_model, resources, config, base_url, price, turn, request, keys[turn], counts
         )
         for turn, request in requests.items()
         if keys[turn] not in hits
-    ]
-    if wait(futures, return_when=FIRST_EXCEPTION).not_done:
-        counts.cancel()  # one raised (not a failed request: a bug, a lost thread): stop the rest
-    wait(futures)
-    for future in futures:
-        if (unexpected := future.exception()) is not None:
-            raise unexpected
-    for outcome in [*outcomes, *(f.result() for f in futures)]:
-        add_outcome(graded, work, judge, outcome, resources)
+    }
+
+    def store(_: list[TurnOutcome], batch: list[TurnOutcome], urgent: bool, last: bool) -> None:
+        for outcome in batch:
+            add_outcome(graded, work, judge, outcome, resources)
+        judgements, responses = graded.judgements, graded.responses
+        graded.judgements, graded.responses = [], []  # handed over: never written twice
+        close = None
+        if last and not graded.failures:  # every request is in: its calls are all counted
+            close = ItemClose(work.item_id, work.run_id, counts.calls, counts.rate_limited)
+        written = resources.writer.write((), responses, urgent, close, judgements)
+        if close is not None:
+            graded.may_be_last, graded.closed = written, True
+
+    store_as_they_arrive(ready, pending, counts, store)
     return graded
 
 

@@ -119,13 +119,15 @@ def test_every_answer_gets_one_judgement_and_exact_matches_cost_no_call(tmp_path
     assert asked and all(r[2] < 1.0 for r in asked)
     assert stats["by_model"][SIM_JUDGE] == len(asked)
     assert {r[3] for r in asked} >= {"correct", "incorrect"}
-    # And each item closed in the write of its judgements, its calls counting the judge's
+    # And each judgement was written once, each item closed in the write of its last ones,
+    # its calls counting the judge's
     writer = resources.writer
     assert isinstance(writer, RecordingWriter)
+    assert sum(writer.judged) == len(rows)
     writes = zip(writer.judged, writer.closes, strict=True)
     closing = [(n, close) for n, close in writes if close is not None]
     assert [close.item_id for _, close in closing] == items
-    assert sum(n for n, _ in closing) == len(rows)
+    assert all(n > 0 for n, _ in closing)
     with sessions() as session:
         done = session.scalars(select(Item).where(Item.run_id == run_id)).all()
         assert {i.state for i in done} == {ItemState.DONE.value}
