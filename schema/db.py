@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event, insert, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,8 +78,9 @@ def upsert(
     update_columns: Sequence[str] = (),
     returning: Sequence[str] = (),
 ) -> list[Row[Any]]:
-    """Insert rows; on a unique-key conflict update `update_columns`, or do nothing. With
-    `returning`, those columns of the rows written (without `update_columns`: the new ones)."""
+    """Insert rows; on a conflict on `conflict_columns` update `update_columns`, or do nothing
+    (no conflict columns: a plain insert). With `returning`, those columns of the rows written
+    (without `update_columns`: the new ones)."""
     if not rows:
         return []
     bind = session.get_bind() if isinstance(session, Session) else session
@@ -93,15 +94,14 @@ def upsert(
         except NotJsonable:
             pass  # bound one by one below
     # Rows go as parameters, not in the statement, so SQLAlchemy compiles it once and caches.
-    base = insert(table)
-    statement = (
-        base.on_conflict_do_update(
+    base = statement = insert(table)  # no conflict columns: a plain insert
+    if conflict_columns and update_columns:
+        statement = base.on_conflict_do_update(
             index_elements=list(conflict_columns),
             set_={c: base.excluded[c] for c in update_columns},
         )
-        if update_columns
-        else base.on_conflict_do_nothing(index_elements=list(conflict_columns))
-    )
+    elif conflict_columns:
+        statement = base.on_conflict_do_nothing(index_elements=list(conflict_columns))
     if not returning:
         session.execute(statement, list(rows))
         return []
@@ -110,16 +110,8 @@ def upsert(
 
 
 def insert_rows(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """A plain multi-row INSERT; on PostgreSQL as one JSON parameter, like `upsert`."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        try:
-            json_upsert(session, table, rows, (), (), ())
-            return
-        except NotJsonable:
-            pass  # bound one by one below
-    session.execute(insert(table), list(rows))
+    """A plain multi-row INSERT (a conflict raises), by `upsert`'s path."""
+    upsert(session, table, rows, ())
 
 
 def create_all_for_tests(engine: Engine) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, TextClause, text
+from sqlalchemy import Column, Connection, Row, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -37,14 +37,14 @@ def json_upsert(
     """`schema.db.upsert` on PostgreSQL; raises NotJsonable before touching the database."""
     columns = tuple(rows[0])
     missing = _python_defaults(table, columns)
-    payload = [{**row, **{name: make() for name, make in missing}} for row in rows]
+    payload = [{**row, **{c.name: _value(c) for c in missing}} for row in rows] if missing else rows
     try:
         document = json.dumps(payload, default=_jsonable, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise NotJsonable(str(exc)) from exc
     statement = _statement(
         table,
-        (*columns, *(name for name, _ in missing)),
+        (*columns, *(c.name for c in missing)),
         tuple(conflict_columns),
         tuple(update_columns),
         tuple(returning),
@@ -59,23 +59,18 @@ def _jsonable(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _python_defaults(table: Table, given: Sequence[str]) -> list[tuple[str, Callable[[], Any]]]:
-    """The columns the rows leave out that have a Python-side default, each with a maker:
-    SQLAlchemy fills those in its own INSERT, the server knows nothing of them."""
-    makers: list[tuple[str, Callable[[], Any]]] = []
-    for column in table.columns:
-        default: Any = column.default
-        if column.name in given or default is None:
-            continue
-        if default.is_callable:  # SQLAlchemy wraps it to take the execution context
-            makers.append((column.name, functools.partial(default.arg, None)))
-        elif default.is_scalar:
-            makers.append((column.name, functools.partial(_constant, default.arg)))
-    return makers
+@functools.lru_cache(maxsize=64)
+def _python_defaults(table: Table, given: tuple[str, ...]) -> tuple[Column[Any], ...]:
+    """The columns the rows leave out that have a Python-side default: SQLAlchemy fills
+    those in its own INSERT, the server knows nothing of them. Once per table and columns:
+    the group commit calls this for every batch."""
+    return tuple(c for c in table.columns if c.name not in given and c.default is not None)
 
 
-def _constant(value: Any) -> Any:
-    return value
+def _value(column: Column[Any]) -> Any:
+    default: Any = column.default
+    # A callable default is wrapped by SQLAlchemy to take the execution context.
+    return default.arg(None) if default.is_callable else default.arg
 
 
 @functools.lru_cache(maxsize=64)
