@@ -112,8 +112,7 @@ def execute_run(
                 f"{submit_batches(celery, sessions, settings, config, run_id)} batches submitted"
             )
         else:
-            enqueue_pending(celery, sessions, run_id)
-            queued = f"{len(dataset.stories) * len(config.models)} tasks queued"
+            queued = f"{enqueue_pending(celery, sessions, run_id)} items queued"
         judged = f", graded by {config.judge.model}" if config.judge is not None else ""
         console.print(
             f"run {run_id}: {len(dataset.stories)} stories, {dataset.question_count} questions, "

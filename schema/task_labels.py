@@ -5,6 +5,8 @@ holds no story text, model name or secret."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,14 +23,28 @@ def answer_item_label(run_id: int, model_label: str, story_key: str, item_id: in
     return f"run {run_id} {model_label} story {story_key} item {item_id}"
 
 
-def answer_item_labels(session: Session, run_id: int) -> dict[int, str]:
-    """The label of every item of the run, by item id (one query)."""
-    rows = session.execute(
-        select(Item.id, Item.model_label, Story.key)
-        .join(Story, Story.id == Item.story_id)
-        .where(Item.run_id == run_id)
+def answer_item_labels(
+    session: Session, run_id: int | None, item_ids: Collection[int] | None = None
+) -> dict[int, str]:
+    """The label of every item of the run (None: of any run), or only of `item_ids`, by
+    item id (one query)."""
+    query = select(Item.run_id, Item.id, Item.model_label, Story.key).join(
+        Story, Story.id == Item.story_id
     )
-    return {item_id: answer_item_label(run_id, label, key, item_id) for item_id, label, key in rows}
+    if run_id is not None:
+        query = query.where(Item.run_id == run_id)
+    if item_ids is not None:
+        query = query.where(Item.id.in_(item_ids))
+    return {
+        item_id: answer_item_label(run, label, key, item_id)
+        for run, item_id, label, key in session.execute(query)
+    }
+
+
+def answer_items_label(labels: Iterable[str]) -> str:
+    """A message of several items (tasks.answer_items): their labels, e.g. "run 3 base story
+    5 item 18; run 3 finetuned story 5 item 19"."""
+    return "; ".join(labels)
 
 
 def aggregate_run_label(run_id: int) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.lifecycle import claim_aggregation, mark_enqueued
 from evalfleet.schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
-from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK
+from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK
 from evalfleet.schema.task_labels import aggregate_run_label, answer_item_labels
 from evalfleet.workers.batch.recover import resend_lost_polls
 
@@ -36,15 +36,19 @@ class Reconciled:
     aggregation_sent: bool
 
 
-def _first_arg(args: Any) -> int | None:
+def _item_ids(task: str | None, args: Any) -> list[int]:
+    """The item ids a message of `task` carries: answer_item's first argument, or the list
+    that is answer_items' (none for any other task)."""
+    if task not in (ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK):
+        return []
     if isinstance(args, str):  # some Celery versions report args as their repr
         try:
             args = ast.literal_eval(args)
         except (ValueError, SyntaxError):  # a display label (argsrepr), not the arguments
-            return None
-    if isinstance(args, list | tuple) and args and isinstance(args[0], int):
-        return int(args[0])
-    return None
+            return []
+    first = args[0] if isinstance(args, list | tuple) and args else None
+    ids = first if task == ANSWER_ITEMS_TASK and isinstance(first, list | tuple) else [first]
+    return [int(item_id) for item_id in ids if isinstance(item_id, int)]
 
 
 def held_by_workers(celery: Celery) -> set[int] | None:
@@ -61,10 +65,7 @@ def held_by_workers(celery: Celery) -> set[int] | None:
         for tasks in (reply or {}).values():
             for task in tasks:
                 request = task.get("request", task)
-                if request.get("name") == ANSWER_ITEM_TASK:
-                    item_id = _first_arg(request.get("args"))
-                    if item_id is not None:
-                        held.add(item_id)
+                held.update(_item_ids(request.get("name"), request.get("args")))
     return held
 
 
@@ -75,14 +76,13 @@ def queued_in_redis(celery: Celery, queue: str) -> set[int]:
         client = connection.default_channel.client
         for raw in client.lrange(queue, 0, -1):
             message = json.loads(raw)
-            if message.get("headers", {}).get("task") != ANSWER_ITEM_TASK:
+            task = message.get("headers", {}).get("task")
+            if task not in (ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK):
                 continue
             body = message["body"]
             if message.get("properties", {}).get("body_encoding") == "base64":
                 body = base64.b64decode(body)
-            item_id = _first_arg(json.loads(body)[0])
-            if item_id is not None:
-                queued.add(item_id)
+            queued.update(_item_ids(task, json.loads(body)[0]))
     return queued
 
 

@@ -16,7 +16,12 @@ from unit.aggregator.simulated_run import database, tiny_dataset
 from evalfleet.producer.create_run import create_run
 from evalfleet.producer.enqueue import enqueue_pending
 from evalfleet.schema.models import Item, Story
-from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK, RunConfig
+from evalfleet.schema.payloads import (
+    AGGREGATE_RUN_TASK,
+    ANSWER_ITEM_TASK,
+    ANSWER_ITEMS_TASK,
+    RunConfig,
+)
 from evalfleet.schema.task_labels import MAX_STORY_KEY, answer_item_label
 from evalfleet.workers import reconcile
 
@@ -59,8 +64,9 @@ def test_enqueued_messages_carry_item_ids_and_a_label_with_run_model_and_story(
     # Given a run of two stories and two models
     sessions, run_id = a_run(tmp_path)
     celery = SentTasks()
-    # When it is enqueued
-    assert enqueue_pending(celery, sessions, run_id) == 4  # type: ignore[arg-type]
+    # When it is enqueued one item to a message
+    sent = enqueue_pending(celery, sessions, run_id, questions_per_message=1)  # type: ignore[arg-type]
+    assert sent == 4
     # Then each message's arguments are one item id, and its label names run, model, story
     with sessions() as session:
         items = session.scalars(select(Item).where(Item.run_id == run_id).order_by(Item.id)).all()
@@ -75,6 +81,18 @@ def test_enqueued_messages_carry_item_ids_and_a_label_with_run_model_and_story(
     assert all(message["name"] == ANSWER_ITEM_TASK for message in celery.sent)
     # And the label holds no story text or model name
     assert not any("Story " in label or " m1" in label for label in labels)
+    # And sent as short items (one question each), they go in one message, whose label
+    # lists every item's
+    celery.sent.clear()
+    assert enqueue_pending(celery, sessions, run_id, only_unsent=False) == 4  # type: ignore[arg-type]
+    assert celery.sent == [
+        {
+            "name": ANSWER_ITEMS_TASK,
+            "args": [[item.id for item in items]],
+            "producer": None,
+            "argsrepr": "; ".join(labels),
+        }
+    ]
 
 
 def test_a_reconciled_item_is_resent_with_its_label_and_a_lost_aggregation_with_its_run(
