@@ -34,6 +34,7 @@ from evalfleet.simulator.server import SimServer
 pytestmark = pytest.mark.integration
 
 USER, PASSWORD = "operator", "flower-test-password"
+LABELS_APART = "; "  # a task of several short items lists their labels (answer_items_label)
 STORIES, TURNS = 5, 6  # 10 tasks: all on the first page of Flower's tasks table (15 rows)
 NODE = re.compile(r"(\S+@\S+) ready\.")
 
@@ -192,7 +193,7 @@ def test_flower_behind_basic_auth_names_every_worker_and_each_tasks_run_model_an
     # the worker that took it
     # (short items several to a task: its args list each of them)
     rows = table_rows(tasks_page, "tasks-table")
-    shown = {label: row for row in rows for label in row["args"].split("; ")}
+    shown = {label: row for row in rows for label in row["args"].split(LABELS_APART)}
     assert len(expected) == STORIES * 2
     assert all(label.startswith(f"run {run_id} ") for label in expected)
     assert expected <= set(shown), rows
@@ -231,7 +232,10 @@ def test_run_with_flower_lets_a_user_watch_a_local_run_and_stops_flower_at_its_e
     assert urlsplit(url).hostname == "127.0.0.1"
     workers = {row["Worker"] for row in table_rows(workers_page, "workers-table")}
     assert set(local) <= workers
-    shown = {row["args"] for row in table_rows(tasks_page, "tasks-table")}
+    shown = {
+        label for row in table_rows(tasks_page, "tasks-table")
+        for label in row["args"].split(LABELS_APART)
+    }  # fmt: skip
     assert len(expected) == STORIES * 2 and expected <= shown
     # And Flower stopped with the run
     with pytest.raises(urllib.error.URLError):
@@ -282,8 +286,9 @@ def done_tasks(url: str, worker: str) -> list[str]:
     with urllib.request.urlopen(request, timeout=10) as response:
         tasks = json.loads(response.read())
     return [
-        task["args"] for task in tasks.values()
+        label for task in tasks.values()
         if task.get("state") == "SUCCESS" and task.get("worker") == worker
+        for label in task["args"].split(LABELS_APART)
     ]  # fmt: skip
 
 
@@ -293,7 +298,7 @@ def lists(dom: str, names: list[str]) -> bool:
 
 def shows(dom: str, labels: set[str]) -> bool:
     rows = table_rows(dom, "tasks-table")
-    return labels <= {label for row in rows for label in row["args"].split("; ")}
+    return labels <= {label for row in rows for label in row["args"].split(LABELS_APART)}
 
 
 def wait_for_url(stderr_path: Path, run: subprocess.Popen[str], timeout: float = 60) -> str:
