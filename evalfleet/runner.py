@@ -112,7 +112,10 @@ def execute_run(
                 f"{submit_batches(celery, sessions, settings, config, run_id)} batches submitted"
             )
         else:
-            queued = f"{enqueue_pending(celery, sessions, run_id)} items queued"
+            sent = enqueue_pending(
+                celery, sessions, run_id, questions_per_message=settings.questions_per_message
+            )
+            queued = f"{sent} items queued"
         judged = f", graded by {config.judge.model}" if config.judge is not None else ""
         console.print(
             f"run {run_id}: {len(dataset.stories)} stories, {dataset.question_count} questions, "

@@ -16,11 +16,11 @@ from evalfleet.schema.errors import ServiceUnavailableError
 from evalfleet.schema.lifecycle import mark_enqueued
 from evalfleet.schema.models import Item, ItemState, Question
 from evalfleet.schema.payloads import ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK
+from evalfleet.schema.settings import Settings
 from evalfleet.schema.task_labels import answer_item_labels, answer_items_label
 
 logger = logging.getLogger(__name__)
-# Items go several to a message until they hold this many questions (group_items).
-QUESTIONS_PER_MESSAGE = 15
+# At most this many items to a message, however short (group_items).
 MAX_ITEMS_PER_MESSAGE = 8
 
 
@@ -40,20 +40,24 @@ def enqueue_pending(
     sessions: sessionmaker[Session],
     run_id: int,
     only_unsent: bool = True,
-    questions_per_message: int = QUESTIONS_PER_MESSAGE,
+    questions_per_message: int = Settings.model_fields["questions_per_message"].default,
 ) -> int:
     """Send every pending item of the run (only those never sent, unless told otherwise),
-    short ones several to a message (group_items); returns the items sent."""
+    short ones several to a message (group_items, `EVALFLEET_QUESTIONS_PER_MESSAGE`);
+    returns the items sent."""
     with session_scope(sessions) as session:
         query = (
-            select(Item.id, func.count(Question.id))
+            select(Item.id, Item.model_label, func.count(Question.id))
             .outerjoin(Question, Question.story_id == Item.story_id)
             .where(Item.run_id == run_id, Item.state == ItemState.PENDING.value)
-            .group_by(Item.id)
+            .group_by(Item.id, Item.model_label)
         )
         if only_unsent:
             query = query.where(Item.enqueued_at.is_(None))
-        items = [(item_id, count) for item_id, count in session.execute(query.order_by(Item.id))]
+        items = [
+            (item_id, label, count)
+            for item_id, label, count in session.execute(query.order_by(Item.id))
+        ]
         labels = answer_item_labels(session, run_id)  # what Flower shows for each task
     sent: list[int] = []
     try:
@@ -82,20 +86,24 @@ def enqueue_pending(
 
 
 def group_items(
-    items: Sequence[tuple[int, int]], questions_per_message: int
+    items: Sequence[tuple[int, str, int]], questions_per_message: int
 ) -> Iterator[list[int]]:
-    """(item id, questions) in send order as the messages' item ids: consecutive items
-    together until they hold `questions_per_message` questions (at most MAX_ITEMS_PER_MESSAGE
-    items), so a 5-question SQuAD paragraph shares its message, ack and task trace with two
-    others, as a 15-turn CoQA story has one to itself (bench/short_items.py). 1 or less:
-    one item per message."""
-    group: list[int] = []
-    questions = 0
-    for item_id, count in items:
+    """(item id, model label, questions) in send order as the messages' item ids: one
+    model's consecutive items together until they hold `questions_per_message` questions
+    (at most MAX_ITEMS_PER_MESSAGE items), so a 5-question SQuAD paragraph shares its
+    message, ack and task trace with two others, as a 15-turn CoQA story has one to itself
+    (bench/short_items.py). A message holds one model's items, and the models' messages
+    alternate as their items did: a message's items are answered one after the other, and
+    a model whose items all waited behind the other's would leave its rate limit unused.
+    1 or less: one item per message."""
+    open_groups: dict[str, tuple[list[int], int]] = {}  # model label -> (ids, questions)
+    for item_id, label, count in items:
+        group, questions = open_groups.pop(label, ([], 0))
         group.append(item_id)
         questions += count
         if questions >= questions_per_message or len(group) >= MAX_ITEMS_PER_MESSAGE:
             yield group
-            group, questions = [], 0
-    if group:
+        else:
+            open_groups[label] = (group, questions)
+    for group, _ in open_groups.values():
         yield group

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     initial_rpm: float = Field(default=3000.0, alias="EVALFLEET_INITIAL_RPM")
     prices_file: str | None = Field(default=None, alias="EVALFLEET_PRICES")
     lease_s: float = Field(default=180.0, alias="EVALFLEET_LEASE_S")
+    # Short items go several to a message until they hold this many questions (1: one item
+    # per message; producer/enqueue.py, group_items).
+    questions_per_message: int = Field(default=15, alias="EVALFLEET_QUESTIONS_PER_MESSAGE", ge=1)
     worker_concurrency: int = Field(default=8, alias="EVALFLEET_WORKER_CONCURRENCY")
     # Batch mode (docs/architecture.md, D10): how often a batch is polled (Together asks for
     # 30-60 s), and the provider's limits per batch file (Together: 50,000 requests, 100 MB).

@@ -28,5 +28,7 @@ def retry(run_id: int) -> None:
         batches = submit_batches(celery, sessions, settings, config, run_id)
         stdout.print(f"run {run_id}: {reset} items with failures reset, {batches} batches sent")
         return
-    sent = enqueue_pending(celery, sessions, run_id)
+    sent = enqueue_pending(
+        celery, sessions, run_id, questions_per_message=settings.questions_per_message
+    )
     stdout.print(f"run {run_id}: {reset} items with failures reset, {sent} sent")

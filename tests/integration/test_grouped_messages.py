@@ -38,8 +38,8 @@ def test_the_sweep_sees_every_item_of_a_queued_grouped_message(
         assert enqueue_pending(celery, sessions, run_id) == 10
         with celery.connection_for_read() as connection:
             messages = connection.default_channel.client.llen(queue_name)
-        # Then the ten items went in fewer messages: 8 paragraph items three to a message
-        # (3, 3, then 2 with the story's first item), the story's second item alone
+        # Then the ten items went in four messages, two per model: three paragraphs, then
+        # the fourth with the story
         assert messages == 4
         with sessions() as session:
             item_ids = set(session.scalars(select(Item.id).where(Item.run_id == run_id)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -81,17 +82,18 @@ def test_enqueued_messages_carry_item_ids_and_a_label_with_run_model_and_story(
     assert all(message["name"] == ANSWER_ITEM_TASK for message in celery.sent)
     # And the label holds no story text or model name
     assert not any("Story " in label or " m1" in label for label in labels)
-    # And sent as short items (one question each), they go in one message, whose label
-    # lists every item's
+    # And sent as short items (one question each), each model's go in one message, whose
+    # label lists every item's
     celery.sent.clear()
     assert enqueue_pending(celery, sessions, run_id, only_unsent=False) == 4  # type: ignore[arg-type]
     assert celery.sent == [
         {
             "name": ANSWER_ITEMS_TASK,
-            "args": [[item.id for item in items]],
+            "args": [[items[first].id, items[first + 2].id]],
             "producer": None,
-            "argsrepr": "; ".join(labels),
+            "argsrepr": f"{labels[first]}; {labels[first + 2]}",
         }
+        for first in (0, 1)
     ]
 
 
@@ -166,3 +168,40 @@ def test_a_retry_with_other_arguments_drops_a_label_that_would_no_longer_fit(
         answer_item.retry(args=[19], countdown=1)
     [message] = retried
     assert message["args"] == [19] and "argsrepr" not in message
+
+
+def test_an_item_of_a_grouped_message_that_must_come_back_comes_back_alone_and_labelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evalfleet.workers import tasks
+
+    # Given a message of a run's four items, the second of which must come back later (a
+    # database error while its lease was held)
+    sessions, run_id = a_run(tmp_path)
+    with sessions() as session:
+        ids = sorted(session.scalars(select(Item.id).where(Item.run_id == run_id)))
+    delivered: list[tuple[int, int, bool]] = []
+
+    def deliver(_resources: Any, item_id: int, retries: int, takeover: bool) -> Any:
+        delivered.append((item_id, retries, takeover))
+        return tasks.Again(2.5, takeover=True) if item_id == ids[1] else None
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks, "deliver", deliver)
+    monkeypatch.setattr(tasks, "get_resources", lambda: SimpleNamespace(sessions=sessions))
+    monkeypatch.setattr(tasks.app, "send_task", lambda name, **o: sent.append({"name": name, **o}))
+    # When the message is delivered
+    tasks.answer_items.apply(args=[ids])
+    # Then each item was delivered once, in order, as a first delivery
+    assert delivered == [(item_id, 0, False) for item_id in ids]
+    # And the second comes back alone, as answer_item's first retry, keeping its lease
+    assert sent == [
+        {
+            "name": ANSWER_ITEM_TASK,
+            "args": [ids[1]],
+            "kwargs": {"takeover": True},
+            "countdown": 2.5,
+            "retries": 1,
+            "argsrepr": f"run {run_id} finetuned story coqa-7 item {ids[1]}",
+        }
+    ]
