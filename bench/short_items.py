@@ -9,8 +9,9 @@ without latency, requests unlimited, no cache. Short: the first --paragraphs par
 the SQuAD v1.1 dev set (../shared/data/squad); long: --stories stories of 15 turns cycled
 from the CoQA sample (about as many questions). Rounds alternate long and short on one warm
 fleet; the ratio is the median of each round's. What an item costs once (claim, reads,
-lease, close, aggregation check, the Celery message) weighs three times as much per answer
-on the short items. Prints one JSON object as the last line.
+lease, close, aggregation check) weighs three times as much per answer on the short items;
+their Celery message they share, three to a message (EVALFLEET_QUESTIONS_PER_MESSAGE).
+Prints one JSON object as the last line.
 """
 
 from __future__ import annotations
