@@ -19,7 +19,9 @@ from browser import page_until, table_rows  # noqa: E402 - the project's Chromiu
 
 # Celery's start-up banner names the node: " -------------- evalfleet-7-1a2b@3f2a1b2c3d4e v5.x"
 BANNER = re.compile(r"-{5,} (\S+@\S+) v\d")
-ANSWERED = re.compile(r"Task evalfleet\.answer_item\[[^\]]+\] succeeded")
+# answer_item, or answer_items: several short items in one task (their labels joined by "; ")
+ANSWERED = re.compile(r"Task evalfleet\.answer_items?\[[^\]]+\] succeeded")
+ANSWER_TASKS = ("evalfleet.answer_item", "evalfleet.answer_items")
 
 
 def outcome(compose: Compose, run_id: int, expected: int) -> dict[str, Any]:
@@ -126,8 +128,12 @@ def check_flower(
         "every_worker_listed": set(names) <= listed,
         "run_task_rows": len(tasks),
         "task_rows_readable": bool(tasks)
-        and all(t.get("Name") == "evalfleet.answer_item" for t in tasks)
-        and all(re.fullmatch(rf"run {run_id} \S+ story \S+ item \d+", t["args"]) for t in tasks)
+        and all(t.get("Name") in ANSWER_TASKS for t in tasks)
+        and all(
+            re.fullmatch(rf"run {run_id} \S+ story \S+ item \d+", label)
+            for t in tasks
+            for label in t["args"].split("; ")
+        )
         and all(t.get("Worker") in known for t in tasks if t.get("Worker")),
         "example_row": tasks[0] if tasks else None,
     }
