@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from cluster_docker import ROOT, Compose, logs
 
+from evalfleet.schema.payloads import ANSWER_TASKS
+
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from browser import page_until, table_rows  # noqa: E402 - the project's Chromium helper
 
@@ -21,7 +23,6 @@ from browser import page_until, table_rows  # noqa: E402 - the project's Chromiu
 BANNER = re.compile(r"-{5,} (\S+@\S+) v\d")
 # answer_item, or answer_items: several short items in one task (their labels joined by "; ")
 ANSWERED = re.compile(r"Task evalfleet\.answer_items?\[[^\]]+\] succeeded")
-ANSWER_TASKS = ("evalfleet.answer_item", "evalfleet.answer_items")
 
 
 def outcome(compose: Compose, run_id: int, expected: int) -> dict[str, Any]:

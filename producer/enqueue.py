@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.errors import ServiceUnavailableError
 from evalfleet.schema.lifecycle import mark_enqueued
-from evalfleet.schema.models import Item, ItemState, Question
+from evalfleet.schema.models import Item, ItemState, Question, Story
 from evalfleet.schema.payloads import ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK
 from evalfleet.schema.settings import Settings
-from evalfleet.schema.task_labels import answer_item_labels, answer_items_label
+from evalfleet.schema.task_labels import answer_item_label, answer_items_label
 
 logger = logging.getLogger(__name__)
 # At most this many items to a message, however short (group_items).
@@ -46,19 +46,21 @@ def enqueue_pending(
     short ones several to a message (group_items, `EVALFLEET_QUESTIONS_PER_MESSAGE`);
     returns the items sent."""
     with session_scope(sessions) as session:
+        # Each item's model, questions and story key (for the label Flower shows), in one go.
         query = (
-            select(Item.id, Item.model_label, func.count(Question.id))
+            select(Item.id, Item.model_label, func.count(Question.id), Story.key)
+            .join(Story, Story.id == Item.story_id)
             .outerjoin(Question, Question.story_id == Item.story_id)
             .where(Item.run_id == run_id, Item.state == ItemState.PENDING.value)
-            .group_by(Item.id, Item.model_label)
+            .group_by(Item.id, Item.model_label, Story.key)
         )
         if only_unsent:
             query = query.where(Item.enqueued_at.is_(None))
-        items = [
-            (item_id, label, count)
-            for item_id, label, count in session.execute(query.order_by(Item.id))
-        ]
-        labels = answer_item_labels(session, run_id)  # what Flower shows for each task
+        rows = session.execute(query.order_by(Item.id)).tuples().all()
+    items = [(item_id, label, count) for item_id, label, count, _ in rows]
+    labels = {  # what Flower shows for each task
+        item_id: answer_item_label(run_id, label, key, item_id) for item_id, label, _, key in rows
+    }
     sent: list[int] = []
     try:
         with celery.producer_or_acquire() as producer:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 # Producer and workers share only these names: the producer sends by name, never imports workers.
 ANSWER_ITEM_TASK = "evalfleet.answer_item"  # args: [item_id]
 ANSWER_ITEMS_TASK = "evalfleet.answer_items"  # args: [[item_id, ...]]: several short items
+ANSWER_TASKS = (ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK)  # the messages that carry item ids
 AGGREGATE_RUN_TASK = "evalfleet.aggregate_run"  # args: [run_id]
 POLL_BATCH_TASK = "evalfleet.poll_batch"  # args: [batch_id, poller token]
 

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from evalfleet.schema.db import session_scope
 from evalfleet.schema.lifecycle import claim_aggregation, mark_enqueued
 from evalfleet.schema.models import OPEN_ITEM_STATES, Item, ItemState, Run, RunState, as_utc, utcnow
-from evalfleet.schema.payloads import AGGREGATE_RUN_TASK, ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK
+from evalfleet.schema.payloads import (
+    AGGREGATE_RUN_TASK,
+    ANSWER_ITEM_TASK,
+    ANSWER_ITEMS_TASK,
+    ANSWER_TASKS,
+)
 from evalfleet.schema.task_labels import aggregate_run_label, answer_item_labels
 from evalfleet.workers.batch.recover import resend_lost_polls
 
@@ -39,7 +44,7 @@ class Reconciled:
 def _item_ids(task: str | None, args: Any) -> list[int]:
     """The item ids a message of `task` carries: answer_item's first argument, or the list
     that is answer_items' (none for any other task)."""
-    if task not in (ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK):
+    if task not in ANSWER_TASKS:
         return []
     if isinstance(args, str):  # some Celery versions report args as their repr
         try:
@@ -77,7 +82,7 @@ def queued_in_redis(celery: Celery, queue: str) -> set[int]:
         for raw in client.lrange(queue, 0, -1):
             message = json.loads(raw)
             task = message.get("headers", {}).get("task")
-            if task not in (ANSWER_ITEM_TASK, ANSWER_ITEMS_TASK):
+            if task not in ANSWER_TASKS:
                 continue
             body = message["body"]
             if message.get("properties", {}).get("body_encoding") == "base64":
