@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from bare_pool import bare_pool_s
-from measure import CLK_TCK
+from measure import CLK_TCK, cpu_seconds
 from part_setup import Setup, warm_fleet
 from progress import say
 
@@ -73,11 +73,21 @@ def main() -> None:
         for index in range(args.rounds):
             sim.reset()
             before = {pid: thread_cpu_s(pid) for pid in pids}
+            process_before = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
             timing = fleet.submit(dataset, sim, "--no-cache", *setup.unlimited_options())
             for pid in pids:
                 names = thread_names(py_spy, pid)
-                for tid, seconds in thread_cpu_s(pid).items():
-                    by_thread[names.get(tid, "ended")] += seconds - before[pid].get(tid, 0.0)
+                used = {
+                    tid: seconds - before[pid].get(tid, 0.0)
+                    for tid, seconds in thread_cpu_s(pid).items()
+                }
+                # The threads' figures sum to 5-10% less than the process' (the kernel
+                # rounds each thread's ticks): each thread gets its share of the process'.
+                scale = ((cpu_seconds(pid) or 0.0) - process_before[pid]) / max(
+                    sum(used.values()), 1e-9
+                )
+                for tid, seconds in used.items():
+                    by_thread[names.get(tid, "unnamed")] += seconds * scale
             _, bare = bare_pool_s(sim.base_url, dataset, 64, "together")
             workers_s.append(timing.cpu["workers_cpu_s"])
             bare_s.append(bare)
