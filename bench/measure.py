@@ -14,12 +14,17 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float | None:
+    return stat_cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def stat_cpu_s(stat: Path) -> float | None:
+    """utime + stime of a /proc stat file (a process' or, under task/, one thread's); None
+    once it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def children_cpu_s() -> float:

@@ -7,13 +7,14 @@ The efficiency part's workload (bench/throughput.py: 2 workers x 32, 200 ms late
 group commit's writer, the consumer's main thread) from `py-spy dump`, which this script
 needs (`pip install py-spy`, or PY_SPY=/path/to/py-spy). Unlike py-spy's samples, these are
 CPU seconds: a thread that holds the GIL while the OS has it off the core costs nothing here.
+It takes bench/throughput.py's options (those of the efficiency part: --rounds, --stories,
+--turns, --workers, --concurrency, --latency-ms, --unlimit).
 
     .venv/bin/python bench/thread_cpu.py --rounds 5
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
@@ -25,23 +26,22 @@ import tempfile
 from pathlib import Path
 
 from bare_pool import bare_pool_s
-from measure import CLK_TCK, cpu_seconds
-from part_setup import Setup, warm_fleet
+from measure import cpu_seconds, stat_cpu_s
+from part_setup import warm_fleet
 from progress import say
+from throughput import parse_args, setup_from
 
 # A pool's threads are numbered (`api-3`, `ThreadPoolExecutor-0_12`): one row per pool.
 NUMBERED = re.compile(r"[-_]?\d+(_\d+)?$")
 
 
 def thread_cpu_s(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of each thread of `pid`."""
+    """CPU seconds (user + system) of each live thread of `pid`."""
     seconds = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        used = stat_cpu_s(Path(f"/proc/{pid}/task/{tid}/stat"))
+        if used is not None:  # else the thread ended meanwhile
+            seconds[int(tid)] = used
     return seconds
 
 
@@ -57,14 +57,12 @@ def thread_names(py_spy: str, pid: int) -> dict[int, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parse_args()
     py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
     if py_spy is None:
         raise SystemExit("py-spy not found: pip install py-spy, or set PY_SPY to its path")
     log_dir = Path(tempfile.mkdtemp(prefix="evalfleet-thread-cpu-"))
-    setup = Setup(log_dir, log_dir, 50, 15, 2, 32, 200.0, "flag")
+    setup = setup_from(args, log_dir)
     dataset = setup.dataset(setup.stories, setup.turns)
     by_thread: collections.Counter[str] = collections.Counter()
     workers_s, bare_s = [], []
@@ -88,7 +86,9 @@ def main() -> None:
                 )
                 for tid, seconds in used.items():
                     by_thread[names.get(tid, "unnamed")] += seconds * scale
-            _, bare = bare_pool_s(sim.base_url, dataset, 64, "together")
+            _, bare = bare_pool_s(
+                sim.base_url, dataset, setup.workers * setup.concurrency, "together"
+            )
             workers_s.append(timing.cpu["workers_cpu_s"])
             bare_s.append(bare)
             say(f"round {index + 1}/{args.rounds}: workers {workers_s[-1]} s, bare {bare:.2f} s")

@@ -120,6 +120,20 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def setup_from(args: argparse.Namespace, log_dir: Path) -> Setup:
+    """The parts' shared options (bench/thread_cpu.py measures the efficiency part's)."""
+    return Setup(
+        log_dir,
+        log_dir,
+        args.stories,
+        args.turns,
+        args.workers,
+        args.concurrency,
+        args.latency_ms,
+        args.unlimit,
+    )
+
+
 def script_result(script: str) -> dict[str, Any]:
     """Run a bench script of this folder with its defaults; its last line's JSON object."""
     here = Path(__file__).resolve().parent
@@ -164,16 +178,7 @@ def main() -> None:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="evalfleet-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     say(f"logs in {log_dir}")
-    setup = Setup(
-        log_dir,
-        log_dir,
-        args.stories,
-        args.turns,
-        args.workers,
-        args.concurrency,
-        args.latency_ms,
-        args.unlimit,
-    )
+    setup = setup_from(args, log_dir)
     measures: dict[str, Callable[[], dict[str, Any]]] = {
         "efficiency": lambda: bench_efficiency(setup, args.rounds),
         "seed": lambda: bench_seed(setup, args.seed_pool),

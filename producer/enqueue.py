@@ -56,7 +56,7 @@ def enqueue_pending(
         )
         if only_unsent:
             query = query.where(Item.enqueued_at.is_(None))
-        rows = session.execute(query.order_by(Item.id)).tuples().all()
+        rows = session.execute(query.order_by(Item.id)).all()
     items = [(item_id, label, count) for item_id, label, count, _ in rows]
     labels = {  # what Flower shows for each task
         item_id: answer_item_label(run_id, label, key, item_id) for item_id, label, _, key in rows
